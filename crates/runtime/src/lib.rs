@@ -1,0 +1,24 @@
+//! OCI runtime library: turns an OCI bundle (config.json + rootfs) into an isolated, limited
+//! process, following the OCI runtime specification (runtime.md, config.md, config-linux.md).
+//!
+//! Process model (one file per step):
+//! - the *runtime* process (the CLI, or the shim) parses the spec, creates the cgroup and the
+//!   state directory, and forks the *intermediate* process;
+//! - the intermediate joins namespaces given by path, creates the new ones (user first, so the
+//!   runtime can write its id maps) and forks the *init* process, which is pid 1 of a new pid
+//!   namespace;
+//! - init builds the rootfs, pivots into it, applies the process settings and waits on the
+//!   `exec.fifo` until `start` opens it, then execs the user's program.
+//!
+//! The two sides talk through [`channel`] with one message type per protocol step.
+
+pub mod capabilities;
+pub mod channel;
+pub mod console;
+pub mod error;
+pub mod hooks;
+pub mod rlimits;
+pub mod rootfs;
+pub mod seccomp;
+
+pub use error::{Error, Result};
