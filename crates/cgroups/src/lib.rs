@@ -1,16 +1,40 @@
-//! cgroups: see the crate description. (Being written.)
+//! cgroups: cgroup v1, v2 and hybrid hierarchies: detect the host layout, create a cgroup at a
+//! relative path in every hierarchy, write OCI resource limits, freeze, kill, read stats,
+//! destroy. Knows nothing of containers.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), cgroups::Error> {
+//! let hierarchies = cgroups::Hierarchies::detect()?;
+//! let cgroup = cgroups::Cgroup::new(&hierarchies, "/berth/abc")?;
+//! cgroup.create()?;
+//! cgroup.add_process(std::process::id() as i32)?;
+//! # Ok(()) }
+//! ```
 
-/// Errors of the cgroups crate.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Placeholder until the crate lands.
-    #[error("{0}")]
-    Other(String),
-}
+mod apply;
+mod blkio;
+pub mod bpf;
+mod cgroup;
+mod cpu;
+mod devices;
+mod error;
+mod freezer;
+mod fs;
+mod hierarchy;
+mod hugetlb;
+mod memory;
+mod network;
+mod pids;
+mod stats;
+#[cfg(test)]
+mod testing;
+mod unified;
 
-impl Error {
-    /// The shared kind of this error.
-    pub fn kind(&self) -> types::ErrorKind {
-        types::ErrorKind::Internal
-    }
-}
+pub use blkio::blkio_weight_to_io_weight;
+pub use cgroup::Cgroup;
+pub use cpu::shares_to_weight;
+pub use error::{Error, Result};
+pub use hierarchy::{Hierarchies, Layout, V1Hierarchy};
+pub use stats::{
+    BlkioEntry, BlkioStats, CpuStats, HugetlbStats, MemoryStats, PidsStats, Stats, ThrottlingStats,
+};
