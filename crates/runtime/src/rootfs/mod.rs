@@ -109,14 +109,13 @@ fn make_parent_mount_private(rootfs: &Path) -> Result<()> {
     let text =
         fs::read_to_string("/proc/self/mountinfo").map_err(sys("read /proc/self/mountinfo"))?;
     let mounts = parse_mountinfo(&text);
-    if let Some(parent) = mount_containing(&mounts, rootfs) {
-        if parent
+    if let Some(parent) = mount_containing(&mounts, rootfs)
+        && parent
             .optional
             .iter()
             .any(|field| field.starts_with("shared:"))
-        {
-            mount_at(None, &parent.mount_point, None, MsFlags::MS_PRIVATE, None)?;
-        }
+    {
+        mount_at(None, &parent.mount_point, None, MsFlags::MS_PRIVATE, None)?;
     }
     Ok(())
 }
