@@ -197,6 +197,7 @@ mod tests {
         "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn parse_table() {
         let sha512 = format!("sha512:{}", "ab".repeat(64));
         let cases: Vec<(&str, Result<(Algorithm, usize), DigestError>)> = vec![

@@ -432,6 +432,7 @@ mod tests {
 
     /// (input, full normalised string, familiar string, domain, path, tag)
     #[test]
+    #[allow(clippy::type_complexity)]
     fn normalized_table() {
         let cases: Vec<(String, String, String, &str, &str, Option<&str>)> = vec![
             (
