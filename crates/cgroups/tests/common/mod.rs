@@ -76,7 +76,7 @@ impl ChildGuard {
         Self(
             Command::new("sh")
                 .arg("-c")
-                .arg("read line; head -c 50000000 /dev/zero | sort > /dev/null; exec sleep 100")
+                .arg("read line; head -c 50000000 /dev/zero | sort | tail -c 0; exec sleep 100")
                 .stdin(Stdio::piped())
                 .spawn()
                 .expect("spawn sh"),
@@ -169,10 +169,8 @@ pub fn probe_open(join: impl FnOnce(i32), path: &str, flags: i32) -> i32 {
     let reap = Reap(pid, fds[1]);
     join(pid);
     // SAFETY: writing one byte from a live buffer to our pipe's write end.
-    assert_eq!(
-        unsafe { libc::write(fds[1], b"x".as_ptr() as *const libc::c_void, 1) },
-        1
-    );
+    let written = unsafe { libc::write(fds[1], b"x".as_ptr() as *const libc::c_void, 1) };
+    assert_eq!(written, 1);
     let mut status = 0;
     // SAFETY: waiting for our own child.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
