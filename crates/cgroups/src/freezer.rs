@@ -123,10 +123,11 @@ impl Cgroup {
             && fs::exists(&dir.join("cgroup.kill"))
         {
             fs::write(&dir.join("cgroup.kill"), "1")?;
-            if self.hierarchies().v1().is_empty() {
+            if self.layout() == crate::hierarchy::Layout::Unified {
                 return Ok(());
             }
-            // Hybrid: a process that joined only the v1 hierarchies is not covered.
+            // With v1 hierarchies beside cgroup2, a process that joined only those is not
+            // covered by cgroup.kill.
             return self.signal_each(signal);
         }
         let was_frozen = self.is_frozen().unwrap_or(false);

@@ -118,11 +118,19 @@ impl Hierarchies {
     }
 
     /// The host layout these mounts form.
+    ///
+    /// A host whose v1 hierarchies are all named ones without controllers (a `name=systemd`
+    /// mount kept for old tools beside a cgroup2 `/sys/fs/cgroup`) manages its resources
+    /// through cgroup2 alone: that is Unified.
     pub fn layout(&self) -> Layout {
-        match (self.v1.is_empty(), self.unified.is_some()) {
-            (true, _) => Layout::Unified,
-            (false, true) => Layout::Hybrid,
-            (false, false) => Layout::Legacy,
+        let v1_controllers = self
+            .v1
+            .iter()
+            .any(|h| h.controllers.iter().any(|c| !c.starts_with("name=")));
+        match (v1_controllers, self.unified.is_some()) {
+            (false, true) => Layout::Unified,
+            (true, true) => Layout::Hybrid,
+            (_, false) => Layout::Legacy,
         }
     }
 
@@ -269,6 +277,20 @@ mod tests {
             Some(Path::new("/sys/fs/cgroup/cpu,cpuacct"))
         );
         assert_eq!(h.v1()[1].controllers, vec!["net_cls", "net_prio"]);
+    }
+
+    #[test]
+    fn named_v1_beside_cgroup2_is_unified() {
+        let text = "\
+29 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw
+30 29 0:27 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd
+";
+        let h = Hierarchies::from_mountinfo(text, Path::new("/")).unwrap();
+        assert_eq!(h.layout(), Layout::Unified);
+        assert_eq!(h.v1().len(), 1, "still created and joined");
+        let text = "30 29 0:27 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n";
+        let h = Hierarchies::from_mountinfo(text, Path::new("/")).unwrap();
+        assert_eq!(h.layout(), Layout::Legacy);
     }
 
     #[test]

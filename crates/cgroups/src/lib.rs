@@ -18,6 +18,7 @@ mod cgroup;
 mod cpu;
 mod devices;
 mod error;
+mod features;
 mod freezer;
 mod fs;
 mod hierarchy;
@@ -34,6 +35,7 @@ pub use blkio::blkio_weight_to_io_weight;
 pub use cgroup::Cgroup;
 pub use cpu::shares_to_weight;
 pub use error::{Error, Result};
+pub use features::HostFeatures;
 pub use hierarchy::{Hierarchies, Layout, V1Hierarchy};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, HugetlbStats, MemoryStats, PidsStats, Stats, ThrottlingStats,

@@ -264,3 +264,22 @@ fn absent_controller_with_a_value_is_unsupported() {
         types::ErrorKind::Unsupported
     );
 }
+
+#[test]
+fn host_features_of_this_hybrid_host() {
+    let hierarchies = Hierarchies::detect().unwrap();
+    let features = hierarchies.features();
+    eprintln!("{features:?}");
+    if hierarchies.layout() == Layout::Hybrid {
+        assert!(features.memory_limit && features.cpu_shares && features.pids_limit);
+        assert!(features.freezer && features.blkio_throttle && features.cpuset);
+        assert_eq!(
+            features.hugetlb,
+            hierarchies
+                .unified_controllers()
+                .iter()
+                .any(|c| c == "hugetlb")
+                || hierarchies.v1_mount("hugetlb").is_some()
+        );
+    }
+}
