@@ -448,6 +448,8 @@ struct Container {
     /// namespaces, as a rootless-style container does: the setup then runs in a grandchild,
     /// pid 1 of the new pid namespace, since proc can only be mounted from inside it.
     user_namespace: bool,
+    /// `linux.rootfsPropagation`.
+    propagation: Option<&'static str>,
 }
 
 impl Default for Container {
@@ -456,6 +458,7 @@ impl Default for Container {
             extra_flags: CloneFlags::empty(),
             no_pivot: false,
             user_namespace: false,
+            propagation: None,
         }
     }
 }
@@ -472,7 +475,13 @@ fn map_root_to_root() -> Result<(), String> {
 /// runs the checks, reports them through a pipe, and then execs `sh -c script` from the
 /// rootfs. Returns the report lines and the shell's exit code.
 fn run_container(fixture: &Fixture, container: Container, script: &str) -> (Vec<String>, i32) {
-    let spec = fixture.spec();
+    let mut spec = fixture.spec();
+    if let Some(propagation) = container.propagation {
+        spec.linux_mut()
+            .as_mut()
+            .unwrap()
+            .set_rootfs_propagation(Some(propagation.to_string()));
+    }
     let rootfs = fixture.rootfs();
     let unique = fixture.unique.clone();
     let script = std::ffi::CString::new(script).unwrap();
@@ -679,6 +688,30 @@ fn user_namespace_without_pivot() {
     let (lines, code) = run_container(&fixture, container, SHELL_CHECKS);
     assert_all_ok(&lines);
     assert_eq!(code, 0, "busybox checks failed in the container");
+}
+
+#[test]
+fn rootfs_propagation_variants() {
+    if !is_root() {
+        return;
+    }
+    // The host's mounts are private here (no systemd), so even rshared cannot reach them; the
+    // fixture's Drop still checks that nothing leaked.
+    // (runbindable is left out: it makes every host mount unbindable, so the bind mounts of
+    // the spec, and the rootfs's own bind onto itself, fail with EINVAL, as with runc.)
+    for propagation in [
+        "rshared", "shared", "rprivate", "private", "slave", "rslave",
+    ] {
+        let fixture = Fixture::new();
+        let container = Container {
+            propagation: Some(propagation),
+            ..Default::default()
+        };
+        let (lines, code) = run_container(&fixture, container, SHELL_CHECKS);
+        assert_all_ok(&lines);
+        assert_eq!(code, 0, "{propagation}");
+        assert_host_untouched(&fixture);
+    }
 }
 
 #[test]

@@ -1,19 +1,17 @@
 //! Device nodes and the standard /dev links (runtime-spec config-linux.md "Devices" and
 //! "Default Devices"; the links are the ones of the kernel's devices.txt "Compulsory links").
 
-use std::fs;
+use std::ffi::OsString;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use nix::mount::MsFlags;
-use nix::sys::stat::{Mode, SFlag, makedev, mknod, umask};
-use nix::unistd::{Gid, Uid, chown};
+use nix::sys::stat::umask;
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
+use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, Uid};
 
 use super::mounts::mount_at;
-use super::safe_path::resolve_in_root;
-use crate::error::sys;
+use super::safe_path::{Create, PinnedPath, open_in_root};
 use crate::{Error, Result};
 
 /// A device node to create in the container.
@@ -22,7 +20,7 @@ pub(super) struct DeviceNode {
     /// Absolute path inside the container.
     pub path: PathBuf,
     /// `S_IFCHR`, `S_IFBLK` or `S_IFIFO`.
-    pub kind: SFlag,
+    pub kind: FileType,
     pub major: u64,
     pub minor: u64,
     /// Permission bits.
@@ -44,7 +42,7 @@ pub(super) fn default_devices() -> Vec<DeviceNode> {
     .into_iter()
     .map(|(name, major, minor)| DeviceNode {
         path: Path::new("/dev").join(name),
-        kind: SFlag::S_IFCHR,
+        kind: FileType::CharacterDevice,
         major,
         minor,
         mode: 0o666,
@@ -59,9 +57,9 @@ impl DeviceNode {
     /// matches the default devices. Type bits that some configs include in it are dropped.
     pub(super) fn from_spec(device: &LinuxDevice) -> Result<Self> {
         let kind = match device.typ() {
-            LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
-            LinuxDeviceType::B => SFlag::S_IFBLK,
-            LinuxDeviceType::P => SFlag::S_IFIFO,
+            LinuxDeviceType::C | LinuxDeviceType::U => FileType::CharacterDevice,
+            LinuxDeviceType::B => FileType::BlockDevice,
+            LinuxDeviceType::P => FileType::Fifo,
             LinuxDeviceType::A => {
                 return Err(Error::InvalidArgument(format!(
                     "device {} has type \"a\", which only device cgroup rules may use",
@@ -97,10 +95,10 @@ impl DeviceNode {
 
 /// Sets the umask for the life of the guard, so that node and link modes are exactly the
 /// requested ones, and restores the old one on drop.
-pub(super) struct UmaskGuard(Mode);
+pub(super) struct UmaskGuard(nix::sys::stat::Mode);
 
 impl UmaskGuard {
-    pub(super) fn set(mask: Mode) -> Self {
+    pub(super) fn set(mask: nix::sys::stat::Mode) -> Self {
         Self(umask(mask))
     }
 }
@@ -111,10 +109,10 @@ impl Drop for UmaskGuard {
     }
 }
 
-/// The host path of `container_path`'s parent, resolved safely and created, joined with the
-/// last component unresolved: the caller must not follow a symlink planted at the node's own
-/// name.
-fn prepare_parent(rootfs: &Path, container_path: &Path) -> Result<PathBuf> {
+/// The parent directory of `container_path`, opened safely inside the rootfs (and created),
+/// with the last component left unresolved: the node itself is then handled with `*at` calls
+/// on the parent's descriptor, so a symlink planted at its name is never followed.
+fn open_parent(rootfs: &Path, container_path: &Path) -> Result<(PinnedPath, OsString)> {
     let name = container_path.file_name().ok_or_else(|| {
         Error::InvalidArgument(format!(
             "device path {} has no file name",
@@ -122,13 +120,13 @@ fn prepare_parent(rootfs: &Path, container_path: &Path) -> Result<PathBuf> {
         ))
     })?;
     let parent = container_path.parent().unwrap_or(Path::new("/"));
-    let parent = resolve_in_root(rootfs, parent)?;
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(&parent)
-        .map_err(sys(format!("create directory {}", parent.display())))?;
-    Ok(parent.join(name))
+    let directory = open_in_root(rootfs, parent, Some(Create::Directory))?;
+    Ok((directory, name.to_os_string()))
+}
+
+fn at_error(what: &str, path: &Path) -> impl FnOnce(rustix::io::Errno) -> Error {
+    let what = format!("{what} {}", path.display());
+    move |errno| Error::sys(what, io::Error::from(errno))
 }
 
 /// Creates `device` in the rootfs. Without a user namespace: mknod(2). In one, mknod of
@@ -140,41 +138,81 @@ pub(super) fn create_device(
     device: &DeviceNode,
     in_user_namespace: bool,
 ) -> Result<()> {
-    let target = prepare_parent(rootfs, &device.path)?;
-    match fs::symlink_metadata(&target) {
-        Ok(metadata) if metadata.file_type().is_symlink() => {
-            fs::remove_file(&target).map_err(sys(format!("remove {}", target.display())))?;
-        }
-        Ok(_) if !in_user_namespace => return Ok(()),
-        Ok(metadata) if metadata.is_dir() => {
-            return Err(Error::InvalidArgument(format!(
-                "device path {} is a directory",
-                device.path.display()
-            )));
-        }
-        Ok(_) | Err(_) => {}
+    let path = device.path.as_path();
+    let (directory, name) = open_parent(rootfs, path)?;
+    match rustix::fs::statat(directory.fd(), &name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) => match FileType::from_raw_mode(stat.st_mode) {
+            FileType::Symlink => rustix::fs::unlinkat(directory.fd(), &name, AtFlags::empty())
+                .map_err(at_error("remove", path))?,
+            FileType::Directory => {
+                return Err(Error::InvalidArgument(format!(
+                    "device path {} is a directory",
+                    path.display()
+                )));
+            }
+            _ if !in_user_namespace => return Ok(()),
+            _ => {}
+        },
+        Err(rustix::io::Errno::NOENT) => {}
+        Err(errno) => return Err(at_error("stat", path)(errno)),
     }
-    if in_user_namespace && device.kind != SFlag::S_IFIFO {
-        fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o644)
-            .open(&target)
-            .map_err(sys(format!("create {}", target.display())))?;
-        return mount_at(Some(&device.path), &target, None, MsFlags::MS_BIND, None);
+    if in_user_namespace && device.kind != FileType::Fifo {
+        let flags = OFlags::CREATE | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        drop(
+            rustix::fs::openat(directory.fd(), &name, flags, Mode::from_raw_mode(0o644))
+                .map_err(at_error("create", path))?,
+        );
+        let node = rustix::fs::openat(
+            directory.fd(),
+            &name,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(at_error("open", path))?;
+        let node = PinnedPath::from_fd(node);
+        return mount_at(Some(path), node.path(), None, MsFlags::MS_BIND, None).map_err(
+            |e| match e {
+                Error::Sys { source, .. } => {
+                    Error::sys(format!("bind mount host device {}", path.display()), source)
+                }
+                other => other,
+            },
+        );
     }
-    let mode = Mode::from_bits_truncate(device.mode);
-    let dev = makedev(device.major, device.minor);
-    mknod(&target, device.kind, mode, dev).map_err(sys(format!("mknod {}", target.display())))?;
+    let number = |n: u64| {
+        u32::try_from(n).map_err(|_| {
+            Error::InvalidArgument(format!("device {} number {n} is too large", path.display()))
+        })
+    };
+    let dev = rustix::fs::makedev(number(device.major)?, number(device.minor)?);
+    rustix::fs::mknodat(
+        directory.fd(),
+        &name,
+        device.kind,
+        Mode::from_raw_mode(device.mode),
+        dev,
+    )
+    .map_err(at_error("mknod", path))?;
     if device.uid.is_some() || device.gid.is_some() {
-        chown(
-            &target,
+        rustix::fs::chownat(
+            directory.fd(),
+            &name,
             device.uid.map(Uid::from_raw),
             device.gid.map(Gid::from_raw),
+            AtFlags::SYMLINK_NOFOLLOW,
         )
-        .map_err(sys(format!("chown {}", target.display())))?;
+        .map_err(at_error("chown", path))?;
     }
     Ok(())
+}
+
+/// Creates the symlink `link -> pointee` in the rootfs unless something is there already.
+fn symlink_in_root(rootfs: &Path, pointee: &str, link: &str) -> Result<()> {
+    let (directory, name) = open_parent(rootfs, Path::new(link))?;
+    match rustix::fs::symlinkat(pointee, directory.fd(), &name) {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+        Err(errno) => Err(at_error("symlink", Path::new(link))(errno)),
+    }
 }
 
 /// The links /dev/fd, /dev/stdin, /dev/stdout, /dev/stderr, and /dev/core when the kernel has
@@ -190,12 +228,7 @@ pub(super) fn create_dev_symlinks(rootfs: &Path) -> Result<()> {
         links.push(("/proc/kcore", "/dev/core"));
     }
     for (pointee, link) in links {
-        let target = prepare_parent(rootfs, Path::new(link))?;
-        match symlink(pointee, &target) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Error::sys(format!("symlink {}", target.display()), e)),
-        }
+        symlink_in_root(rootfs, pointee, link)?;
     }
     Ok(())
 }
@@ -203,13 +236,13 @@ pub(super) fn create_dev_symlinks(rootfs: &Path) -> Result<()> {
 /// /dev/ptmx -> pts/ptmx, so that the container's ptys come from its own devpts instance
 /// (Documentation/filesystems/devpts.rst: with `newinstance`, /dev/ptmx must point at it).
 pub(super) fn setup_ptmx(rootfs: &Path) -> Result<()> {
-    let target = prepare_parent(rootfs, Path::new("/dev/ptmx"))?;
-    match fs::remove_file(&target) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::sys(format!("remove {}", target.display()), e)),
+    let (directory, name) = open_parent(rootfs, Path::new("/dev/ptmx"))?;
+    match rustix::fs::unlinkat(directory.fd(), &name, AtFlags::empty()) {
+        Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+        Err(errno) => return Err(at_error("remove", Path::new("/dev/ptmx"))(errno)),
     }
-    symlink("pts/ptmx", &target).map_err(sys(format!("symlink {}", target.display())))
+    rustix::fs::symlinkat("pts/ptmx", directory.fd(), &name)
+        .map_err(at_error("symlink", Path::new("/dev/ptmx")))
 }
 
 #[cfg(test)]
@@ -236,7 +269,7 @@ mod tests {
         assert!(
             devices
                 .iter()
-                .all(|d| d.mode == 0o666 && d.kind == SFlag::S_IFCHR)
+                .all(|d| d.mode == 0o666 && d.kind == FileType::CharacterDevice)
         );
         assert_eq!((devices[0].major, devices[0].minor), (1, 3));
         assert_eq!((devices[5].major, devices[5].minor), (5, 0));
@@ -255,7 +288,7 @@ mod tests {
             .build()
             .unwrap();
         let node = DeviceNode::from_spec(&fuse).unwrap();
-        assert_eq!(node.kind, SFlag::S_IFCHR);
+        assert_eq!(node.kind, FileType::CharacterDevice);
         assert_eq!((node.major, node.minor, node.mode), (10, 229, 0o660));
         assert_eq!((node.uid, node.gid), (Some(0), Some(5)));
 
@@ -264,14 +297,17 @@ mod tests {
             .typ(LinuxDeviceType::P)
             .build()
             .unwrap();
-        assert_eq!(DeviceNode::from_spec(&fifo).unwrap().kind, SFlag::S_IFIFO);
+        assert_eq!(DeviceNode::from_spec(&fifo).unwrap().kind, FileType::Fifo);
         let block = LinuxDeviceBuilder::default()
             .path("/dev/sda")
             .typ(LinuxDeviceType::B)
             .major(8)
             .build()
             .unwrap();
-        assert_eq!(DeviceNode::from_spec(&block).unwrap().kind, SFlag::S_IFBLK);
+        assert_eq!(
+            DeviceNode::from_spec(&block).unwrap().kind,
+            FileType::BlockDevice
+        );
 
         let all = LinuxDeviceBuilder::default()
             .path("/dev/x")
@@ -309,7 +345,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let fifo = DeviceNode {
             path: PathBuf::from("/dev/sub/fifo"),
-            kind: SFlag::S_IFIFO,
+            kind: FileType::Fifo,
             major: 0,
             minor: 0,
             mode: 0o640,
@@ -317,13 +353,14 @@ mod tests {
             gid: None,
         };
         {
-            let _umask = UmaskGuard::set(Mode::empty());
+            let _umask = UmaskGuard::set(nix::sys::stat::Mode::empty());
             create_device(root.path(), &fifo, false).unwrap();
             create_dev_symlinks(root.path()).unwrap();
             create_dev_symlinks(root.path()).unwrap();
             setup_ptmx(root.path()).unwrap();
             setup_ptmx(root.path()).unwrap();
         }
+        use std::fs;
         use std::os::unix::fs::{FileTypeExt, PermissionsExt};
         let metadata = fs::symlink_metadata(root.path().join("dev/sub/fifo")).unwrap();
         assert!(metadata.file_type().is_fifo());

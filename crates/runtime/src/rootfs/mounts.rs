@@ -7,7 +7,7 @@
 use std::cell::OnceCell;
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Component, Path, PathBuf};
 
 use nix::errno::Errno;
@@ -19,7 +19,7 @@ use super::mountinfo::{
     CgroupSource, MountInfo, cgroup_hierarchies, parse_mountinfo, parse_proc_cgroup, plan_cgroups,
 };
 use super::options::MountOptions;
-use super::safe_path::resolve_in_root;
+use super::safe_path::{Create, PinnedPath, open_in_root};
 use crate::error::sys;
 use crate::{Error, Result};
 
@@ -61,6 +61,28 @@ fn mount_error(source: Option<&Path>, target: &Path, fs_type: Option<&str>, errn
     Error::sys(what, errno)
 }
 
+/// Error messages name the container destination rather than the `/proc/self/fd/N` alias
+/// the system call was given.
+fn name_destination(error: Error, destination: &Path) -> Error {
+    const PROC_FD: &str = "/proc/self/fd/";
+    match error {
+        Error::Sys { mut what, source } => {
+            while let Some(start) = what.find(PROC_FD) {
+                let digits = what[start + PROC_FD.len()..]
+                    .bytes()
+                    .take_while(u8::is_ascii_digit)
+                    .count();
+                what.replace_range(
+                    start..start + PROC_FD.len() + digits,
+                    &destination.display().to_string(),
+                );
+            }
+            Error::Sys { what, source }
+        }
+        other => other,
+    }
+}
+
 /// The flags a mount has now (statvfs(3) `f_flag`), as `MS_*` flags.
 pub(super) fn current_mount_flags(path: &Path) -> Result<MsFlags> {
     let stat = statvfs(path).map_err(sys(format!("statvfs {}", path.display())))?;
@@ -91,36 +113,6 @@ pub(super) fn remount_bind(path: &Path, set: MsFlags, cleared: MsFlags) -> Resul
     }
     let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | set | keep;
     mount_at(None, path, None, flags, None)
-}
-
-/// Creates the mount point: a directory, or an empty file when a file is bind-mounted.
-fn create_mount_point(target: &Path, directory: bool) -> Result<()> {
-    let fail = sys(format!("create mount point {}", target.display()));
-    if directory {
-        return fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(target)
-            .map_err(fail);
-    }
-    if let Some(parent) = target.parent() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(parent)
-            .map_err(sys(format!("create mount point {}", target.display())))?;
-    }
-    match fs::symlink_metadata(target) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o644)
-            .open(target)
-            .map(drop)
-            .map_err(fail),
-        Err(e) => Err(fail(e)),
-    }
 }
 
 /// True when `path` is exactly `/<name>` (after dropping "." and extra slashes).
@@ -191,17 +183,46 @@ impl<'a> Mounter<'a> {
             // Devices are created in it after the mounts; finalize_rootfs makes it read-only.
             options.flags.remove(MsFlags::MS_RDONLY);
         }
-        let target = resolve_in_root(self.rootfs, destination)?;
         let fs_type = mount.typ().as_deref().unwrap_or_default();
         let source = mount.source().as_deref();
-        if options.is_bind() || fs_type == "bind" {
-            let source = source.ok_or_else(|| {
+        let bind_source = if options.is_bind() || fs_type == "bind" {
+            Some(source.ok_or_else(|| {
                 Error::InvalidArgument(format!(
                     "bind mount on {} has no source",
                     destination.display()
                 ))
-            })?;
-            self.bind(source, &target, &options)?;
+            })?)
+        } else {
+            None
+        };
+        self.perform(destination, fs_type, source, bind_source, &options)
+            .map_err(|e| name_destination(e, destination))
+    }
+
+    /// The mount itself, on the destination pinned by a descriptor.
+    fn perform(
+        &self,
+        destination: &Path,
+        fs_type: &str,
+        source: Option<&Path>,
+        bind_source: Option<&Path>,
+        options: &MountOptions,
+    ) -> Result<()> {
+        // The mount point matches the source: a file is bind-mounted onto a file.
+        let create = match bind_source {
+            Some(source)
+                if !fs::metadata(source)
+                    .map_err(sys(format!("stat bind source {}", source.display())))?
+                    .is_dir() =>
+            {
+                Create::File
+            }
+            _ => Create::Directory,
+        };
+        let pinned = open_in_root(self.rootfs, destination, Some(create))?;
+        let target = pinned.path();
+        if let Some(source) = bind_source {
+            self.bind(source, destination, target, options)?;
         } else {
             match fs_type {
                 "" | "none" => {
@@ -210,28 +231,41 @@ impl<'a> Mounter<'a> {
                         destination.display()
                     )));
                 }
-                "cgroup" => self.cgroup(&target, &options, false)?,
-                "cgroup2" => self.cgroup(&target, &options, true)?,
-                "sysfs" => self.sysfs(source, &target, &options)?,
-                "mqueue" => self.mqueue(source, &target, &options)?,
-                "devpts" => self.devpts(source, &target, &options)?,
+                "cgroup" => self.cgroup(destination, target, options, false)?,
+                "cgroup2" => self.cgroup(destination, target, options, true)?,
+                "sysfs" => self.sysfs(source, destination, target, options)?,
+                "mqueue" => self.mqueue(source, destination, target, options)?,
+                "devpts" => self.devpts(source, target, options)?,
                 // Some configs name the /dev/shm filesystem "shm"; it is a tmpfs.
-                "shm" => self.filesystem(source, &target, "tmpfs", &options)?,
-                other => self.filesystem(source, &target, other, &options)?,
+                "shm" => self.filesystem(source, target, "tmpfs", options)?,
+                other => self.filesystem(source, target, other, options)?,
             }
         }
-        for propagation in &options.propagation {
-            mount_at(None, &target, None, *propagation, None)?;
+        if !options.propagation.is_empty() {
+            let mounted = self.reopen(destination)?;
+            for propagation in &options.propagation {
+                mount_at(None, mounted.path(), None, *propagation, None)?;
+            }
         }
         Ok(())
     }
 
+    /// The destination opened again after the mount: the first descriptor still names the
+    /// directory underneath, while a new lookup crosses into the new mount, which is what
+    /// remounts and propagation changes must act on.
+    fn reopen(&self, destination: &Path) -> Result<PinnedPath> {
+        open_in_root(self.rootfs, destination, None)
+    }
+
     /// A bind mount: MS_BIND ignores every other flag, so ro/nosuid/... need a second
     /// `MS_BIND | MS_REMOUNT` call (mount(2), "Creating a bind mount").
-    fn bind(&self, source: &Path, target: &Path, options: &MountOptions) -> Result<()> {
-        let metadata =
-            fs::metadata(source).map_err(sys(format!("stat bind source {}", source.display())))?;
-        create_mount_point(target, metadata.is_dir())?;
+    fn bind(
+        &self,
+        source: &Path,
+        destination: &Path,
+        target: &Path,
+        options: &MountOptions,
+    ) -> Result<()> {
         let recursive = options.flags & MsFlags::MS_REC;
         mount_at(
             Some(source),
@@ -242,7 +276,7 @@ impl<'a> Mounter<'a> {
         )?;
         let extra = options.bind_remount_flags();
         if !extra.is_empty() {
-            remount_bind(target, extra, options.cleared)?;
+            remount_bind(self.reopen(destination)?.path(), extra, options.cleared)?;
         }
         Ok(())
     }
@@ -255,7 +289,6 @@ impl<'a> Mounter<'a> {
         fs_type: &str,
         options: &MountOptions,
     ) -> Result<()> {
-        create_mount_point(target, true)?;
         let source = source.unwrap_or(Path::new(fs_type));
         mount_at(
             Some(source),
@@ -268,8 +301,13 @@ impl<'a> Mounter<'a> {
 
     /// sysfs belongs to the network namespace: in a new user namespace that shares the host's
     /// network namespace the kernel refuses it (EPERM), so bind the host's /sys read-only.
-    fn sysfs(&self, source: Option<&Path>, target: &Path, options: &MountOptions) -> Result<()> {
-        create_mount_point(target, true)?;
+    fn sysfs(
+        &self,
+        source: Option<&Path>,
+        destination: &Path,
+        target: &Path,
+        options: &MountOptions,
+    ) -> Result<()> {
         let source = source.unwrap_or(Path::new("sysfs"));
         let data = options.data_string();
         match mount_raw(
@@ -292,7 +330,7 @@ impl<'a> Mounter<'a> {
                     None,
                 )?;
                 remount_bind(
-                    target,
+                    self.reopen(destination)?.path(),
                     options.bind_remount_flags() | MsFlags::MS_RDONLY,
                     options.cleared - MsFlags::MS_RDONLY,
                 )
@@ -303,8 +341,13 @@ impl<'a> Mounter<'a> {
 
     /// mqueue belongs to the IPC namespace; when it is the host's and we are in a user
     /// namespace, bind the host's /dev/mqueue instead.
-    fn mqueue(&self, source: Option<&Path>, target: &Path, options: &MountOptions) -> Result<()> {
-        create_mount_point(target, true)?;
+    fn mqueue(
+        &self,
+        source: Option<&Path>,
+        destination: &Path,
+        target: &Path,
+        options: &MountOptions,
+    ) -> Result<()> {
         let source = source.unwrap_or(Path::new("mqueue"));
         let data = options.data_string();
         match mount_raw(
@@ -322,7 +365,7 @@ impl<'a> Mounter<'a> {
                 if extra.is_empty() {
                     Ok(())
                 } else {
-                    remount_bind(target, extra, options.cleared)
+                    remount_bind(self.reopen(destination)?.path(), extra, options.cleared)
                 }
             }
             Err(errno) => Err(mount_error(Some(source), target, Some("mqueue"), errno)),
@@ -332,7 +375,6 @@ impl<'a> Mounter<'a> {
     /// devpts with `gid=5` fails with EINVAL in a user namespace where gid 5 is not mapped;
     /// retry without the gid (the ptys are then owned by the mapped root group).
     fn devpts(&self, source: Option<&Path>, target: &Path, options: &MountOptions) -> Result<()> {
-        create_mount_point(target, true)?;
         let source = source.unwrap_or(Path::new("devpts"));
         let data = options.data_string();
         match mount_raw(
@@ -368,14 +410,19 @@ impl<'a> Mounter<'a> {
     /// `cgroup` / `cgroup2` mounts. On a cgroup v1 or hybrid host a `cgroup` mount becomes a
     /// tmpfs holding one directory per host hierarchy, each showing the process's own cgroup;
     /// on a v2-only host (or for an explicit `cgroup2`) it is a cgroup2 mount.
-    fn cgroup(&self, target: &Path, options: &MountOptions, version2: bool) -> Result<()> {
+    fn cgroup(
+        &self,
+        destination: &Path,
+        target: &Path,
+        options: &MountOptions,
+        version2: bool,
+    ) -> Result<()> {
         let hierarchies = cgroup_hierarchies(self.host_mounts()?);
         let has_v1 = hierarchies.iter().any(|h| !h.version2);
         let memberships = parse_proc_cgroup(
             &fs::read_to_string("/proc/self/cgroup").map_err(sys("read /proc/self/cgroup"))?,
         );
         let plans = plan_cgroups(&hierarchies, &memberships);
-        create_mount_point(target, true)?;
         if version2 || !has_v1 {
             let data = options.data_string();
             return match mount_raw(
@@ -397,7 +444,12 @@ impl<'a> Mounter<'a> {
                         return Err(mount_error(None, target, Some("cgroup2"), errno));
                     };
                     mount_at(Some(&own), target, None, MsFlags::MS_BIND, None)?;
-                    remount_bind(target, options.bind_remount_flags(), options.cleared)
+                    let mounted = self.reopen(destination)?;
+                    remount_bind(
+                        mounted.path(),
+                        options.bind_remount_flags(),
+                        options.cleared,
+                    )
                 }
                 Err(errno) => Err(mount_error(None, target, Some("cgroup2"), errno)),
             };
@@ -412,9 +464,16 @@ impl<'a> Mounter<'a> {
             tmpfs_flags,
             Some("mode=755"),
         )?;
+        // Below this point everything happens in our own new tmpfs, reached through the
+        // descriptor of its root: nothing in it comes from the image.
+        let mounted = self.reopen(destination)?;
+        let base = mounted.path();
         for plan in &plans {
-            let directory = target.join(&plan.name);
-            create_mount_point(&directory, true)?;
+            let directory = base.join(&plan.name);
+            fs::DirBuilder::new()
+                .mode(0o755)
+                .create(&directory)
+                .map_err(sys(format!("create {}", directory.display())))?;
             match &plan.source {
                 CgroupSource::Bind(source) => {
                     mount_at(
@@ -437,10 +496,10 @@ impl<'a> Mounter<'a> {
                 }
             }
         }
-        self.copy_cgroup_symlinks(target, &hierarchies, &plans)?;
+        self.copy_cgroup_symlinks(base, &hierarchies, &plans)?;
         if read_only {
             remount_bind(
-                target,
+                base,
                 MsFlags::MS_RDONLY | (tmpfs_flags & ATIME_FLAGS),
                 MsFlags::empty(),
             )?;
@@ -531,6 +590,30 @@ mod tests {
         let err = Mounter::new(root.path(), false).mount(&mount).unwrap_err();
         assert!(matches!(err, Error::InvalidArgument(_)));
         assert!(err.to_string().contains("proc"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_the_destination_not_the_descriptor() {
+        let error = Error::sys(
+            "bind mount /src on /proc/self/fd/17",
+            io::Error::from_raw_os_error(libc::ENOENT),
+        );
+        let named = name_destination(error, Path::new("/data"));
+        assert_eq!(
+            named.to_string(),
+            "bind mount /src on /data: No such file or directory (os error 2)"
+        );
+        let error = Error::sys(
+            "mount cgroup on /proc/self/fd/3/cpu",
+            io::Error::from_raw_os_error(libc::EPERM),
+        );
+        let named = name_destination(error, Path::new("/sys/fs/cgroup"));
+        assert!(
+            named
+                .to_string()
+                .starts_with("mount cgroup on /sys/fs/cgroup/cpu: "),
+            "{named}"
+        );
     }
 
     #[test]

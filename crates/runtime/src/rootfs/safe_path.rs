@@ -13,7 +13,7 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags, ResolveFlags};
@@ -168,6 +168,183 @@ fn push_components(pending: &mut Vec<OsString>, path: &Path) {
     pending[start..].reverse();
 }
 
+/// What [`open_in_root`] creates when the path does not exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Create {
+    /// A directory, with its missing parents (mode 0755).
+    Directory,
+    /// An empty regular file (mode 0644), with its missing parent directories.
+    File,
+}
+
+/// An `O_PATH` descriptor of a path inside the rootfs, and the `/proc/self/fd/N` name through
+/// which path-only system calls (mount(2), statvfs(3)) reach exactly that inode: the kernel
+/// jumps to the descriptor's file instead of walking the path again, so a directory swapped
+/// for a symlink after the lookup cannot redirect the call (the fix pattern for
+/// CVE-2021-30465).
+#[derive(Debug)]
+pub(crate) struct PinnedPath {
+    fd: OwnedFd,
+    proc_path: PathBuf,
+}
+
+impl PinnedPath {
+    /// Pins an already opened descriptor (best opened with `O_PATH | O_NOFOLLOW`).
+    pub(crate) fn from_fd(fd: OwnedFd) -> Self {
+        Self::new(fd)
+    }
+
+    fn new(fd: OwnedFd) -> Self {
+        let proc_path = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+        Self { fd, proc_path }
+    }
+
+    /// The `/proc/self/fd/N` path of the descriptor.
+    pub(crate) fn path(&self) -> &Path {
+        &self.proc_path
+    }
+
+    /// The descriptor, for `*at` system calls.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+fn open_root(root: &Path) -> Result<OwnedFd> {
+    rustix::fs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        Error::sys(
+            format!("open rootfs {}", root.display()),
+            io::Error::from(e),
+        )
+    })
+}
+
+/// One step below `dir` that must be exactly `name`: no symlink, no "..", no magic link.
+fn open_child(dir: BorrowedFd<'_>, name: &std::ffi::OsStr) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::openat2(
+        dir,
+        name,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )
+}
+
+/// Opens `unsafe_path` inside `root` the way [`resolve_in_root`] resolves it, creating what is
+/// missing when `create` says so, and returns it pinned by an `O_PATH` descriptor. With
+/// openat2(2), every step is a descriptor-relative lookup that cannot leave `root`: the
+/// existing part is looked up with `RESOLVE_IN_ROOT`, and missing components are created with
+/// mkdirat(2)/openat(2) under the descriptor of their parent, refusing symlinks that appear in
+/// the meantime. Without openat2 (Linux < 5.6) it falls back to path operations on the
+/// resolved path, which are only as safe as the moment of resolution.
+pub(crate) fn open_in_root(
+    root: &Path,
+    unsafe_path: &Path,
+    create: Option<Create>,
+) -> Result<PinnedPath> {
+    let root = std::fs::canonicalize(root).map_err(crate::error::sys(format!(
+        "canonicalize rootfs {}",
+        root.display()
+    )))?;
+    let fail = |e: rustix::io::Errno| {
+        Error::sys(
+            format!("open {} in {}", unsafe_path.display(), root.display()),
+            io::Error::from(e),
+        )
+    };
+    let root_fd = open_root(&root)?;
+    let relative = unsafe_path.strip_prefix("/").unwrap_or(unsafe_path);
+    let relative = if relative.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        relative
+    };
+    let lookup = rustix::fs::openat2(
+        &root_fd,
+        relative,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    );
+    match lookup {
+        Ok(fd) => return Ok(PinnedPath::new(fd)),
+        Err(rustix::io::Errno::NOENT) if create.is_some() => {}
+        Err(rustix::io::Errno::NOSYS) => return open_by_path(&root, unsafe_path, create),
+        Err(e) => return Err(fail(e)),
+    }
+    // Some components are missing: walk the resolved path from the root, creating them.
+    let resolved = resolve_by_hand(&root, unsafe_path)?;
+    let below: Vec<_> = resolved
+        .strip_prefix(&root)
+        .unwrap_or(Path::new(""))
+        .components()
+        .collect();
+    let mut dir = root_fd;
+    for (index, component) in below.iter().enumerate() {
+        let name = component.as_os_str();
+        let last = index + 1 == below.len();
+        match open_child(dir.as_fd(), name) {
+            Ok(fd) => {
+                dir = fd;
+                continue;
+            }
+            Err(rustix::io::Errno::NOENT) => {}
+            Err(e) => return Err(fail(e)),
+        }
+        let created = if last && create == Some(Create::File) {
+            rustix::fs::openat(
+                &dir,
+                name,
+                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o644),
+            )
+            .map(drop)
+        } else {
+            rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o755))
+        };
+        match created {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(e) => return Err(fail(e)),
+        }
+        dir = open_child(dir.as_fd(), name).map_err(fail)?;
+    }
+    Ok(PinnedPath::new(dir))
+}
+
+/// The pre-openat2 fallback of [`open_in_root`].
+fn open_by_path(root: &Path, unsafe_path: &Path, create: Option<Create>) -> Result<PinnedPath> {
+    let resolved = resolve_by_hand(root, unsafe_path)?;
+    let fail = |e: io::Error| Error::sys(format!("create {}", resolved.display()), e);
+    match create {
+        Some(Create::Directory) => std::fs::create_dir_all(&resolved).map_err(fail)?,
+        Some(Create::File) => {
+            if let Some(parent) = resolved.parent() {
+                std::fs::create_dir_all(parent).map_err(fail)?;
+            }
+            if std::fs::symlink_metadata(&resolved).is_err() {
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(&resolved)
+                    .map_err(fail)?;
+            }
+        }
+        None => {}
+    }
+    let fd = rustix::fs::open(
+        &resolved,
+        OFlags::PATH | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::sys(format!("open {}", resolved.display()), io::Error::from(e)))?;
+    Ok(PinnedPath::new(fd))
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::symlink;
@@ -270,5 +447,53 @@ mod tests {
             resolve_in_root(&link, Path::new("/abs-etc/passwd")).unwrap(),
             root.join("etc/passwd")
         );
+    }
+
+    #[test]
+    fn open_in_root_creates_inside_through_symlinks() {
+        let (_dir, root) = nasty_root();
+        for (path, create, expected) in [
+            ("/abs-etc/sub/dir", Create::Directory, "etc/sub/dir"),
+            ("/usr/lib/up-etc/file", Create::File, "etc/file"),
+            ("/dangling", Create::Directory, "nonexistent/deeper"),
+            ("/up-root/up-root/new/x/../y", Create::Directory, "new/y"),
+        ] {
+            let pinned = open_in_root(&root, Path::new(path), Some(create)).unwrap();
+            let target = std::fs::read_link(pinned.path()).unwrap();
+            assert_eq!(target, root.join(expected), "{path}");
+            assert_eq!(target.is_dir(), create == Create::Directory, "{path}");
+        }
+        // Existing paths open without creating; missing ones without `create` fail.
+        let pinned = open_in_root(&root, Path::new("/twisty"), None).unwrap();
+        assert_eq!(
+            std::fs::read_link(pinned.path()).unwrap(),
+            root.join("etc/passwd")
+        );
+        assert!(open_in_root(&root, Path::new("/missing"), None).is_err());
+        assert!(open_in_root(&root, Path::new("/loop-a"), Some(Create::Directory)).is_err());
+        assert!(open_in_root(&root, Path::new("/etc/passwd/below"), Some(Create::File)).is_err());
+        assert!(!Path::new("/etc/sub/dir").exists());
+    }
+
+    #[test]
+    fn fallback_by_path_creates_the_same() {
+        let (_dir, root) = nasty_root();
+        let pinned =
+            open_by_path(&root, Path::new("/abs-etc/fb/dir"), Some(Create::Directory)).unwrap();
+        assert_eq!(
+            std::fs::read_link(pinned.path()).unwrap(),
+            root.join("etc/fb/dir")
+        );
+        let pinned = open_by_path(
+            &root,
+            Path::new("/usr/lib/up-etc/fb-file"),
+            Some(Create::File),
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_link(pinned.path()).unwrap(),
+            root.join("etc/fb-file")
+        );
+        assert!(root.join("etc/fb-file").is_file());
     }
 }
