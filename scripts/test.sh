@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# scripts/test.sh - the whole test suite, as root:
+#   1. test packages present (installs only what is missing),
+#   2. cargo build --workspace, 3. cargo test --workspace (root-only
+#   integration tests included), 4. tests/podman.sh with the built
+#   berth-runtime, 5. a leak check: no berth mount, cgroup, process or
+#   runtime state left on the host.
+# Prints a final "N passed, N failed" summing cargo's test counts, podman.sh's
+# checks and this script's own checks; exits non-zero if anything failed.
+#
+#   sudo bash scripts/test.sh
+# Knobs: BERTH_RUNTIME (runtime for tests/podman.sh; default the debug build),
+#        CARGO_TEST_ARGS (extra args after `cargo test --workspace`).
+set -uo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib.sh
+source "$REPO/scripts/lib.sh"
+need_root
+cd "$REPO"
+
+passed=0 failed=0
+log=$(mktemp /tmp/berth-testlog.XXXXXX)
+trap 'rm -f "$log"' EXIT
+check() { # check NAME STATUS [DETAIL]
+  if [ "$2" = 0 ]; then echo "ok - $1"; passed=$((passed + 1))
+  else echo "FAIL - $1${3:+: $3}"; failed=$((failed + 1)); fi
+}
+section() { printf '\n== %s\n' "$*"; }
+
+section "packages"
+ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
+check "packages installed" $?
+
+cargo=$(find_cargo) || exit 1
+
+section "cargo build --workspace"
+"$cargo" build --workspace
+build_status=$?
+check "cargo build --workspace" $build_status
+
+section "cargo test --workspace"
+if [ "$build_status" = 0 ]; then
+  # shellcheck disable=SC2086
+  "$cargo" test --workspace --no-fail-fast ${CARGO_TEST_ARGS:-} 2>&1 | tee "$log"
+  test_status=${PIPESTATUS[0]}
+  # Sum cargo's "test result: ... N passed; M failed" lines.
+  read -r cargo_passed cargo_failed < <(awk '/^test result:/ {
+      for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i }
+    } END { print p + 0, f + 0 }' "$log")
+  passed=$((passed + cargo_passed)); failed=$((failed + cargo_failed))
+  echo "cargo: $cargo_passed passed, $cargo_failed failed"
+  # A crash or compile error of a test target counts as one more failure.
+  if [ "$test_status" != 0 ] && [ "$cargo_failed" = 0 ]; then
+    check "cargo test --workspace exit status" "$test_status"
+  fi
+else
+  check "cargo test --workspace" 1 "skipped: build failed"
+fi
+
+section "tests/podman.sh"
+runtime=${BERTH_RUNTIME:-$REPO/target/debug/berth-runtime}
+bash "$REPO/tests/podman.sh" "$runtime" 2>&1 | tee "$log"
+podman_status=${PIPESTATUS[0]}
+read -r podman_passed podman_failed < <(awk '/^[0-9]+ passed, [0-9]+ failed$/ {p = $1; f = $3} END {print p + 0, f + 0}' "$log")
+passed=$((passed + podman_passed)); failed=$((failed + podman_failed))
+if [ "$podman_status" != 0 ] && [ "$podman_failed" = 0 ]; then
+  check "tests/podman.sh ran" "$podman_status"
+fi
+
+section "leak check"
+# Mounts: test bundles live in /tmp/berth-test-*, the runtime state in
+# /run/berth-runtime; nothing of either may stay mounted.
+leaked=$(grep berth /proc/self/mountinfo)
+check "no berth mount left" "$([ -z "$leaked" ]; echo $?)" "$leaked"
+
+# Cgroups: the integration tests use /berth-test/<id>; the empty parent
+# directory is not a leak, a container directory inside it is.
+rmdir /sys/fs/cgroup/*/berth-test /sys/fs/cgroup/berth-test 2>/dev/null
+leaked=$(find /sys/fs/cgroup -maxdepth 3 -name '*berth*' 2>/dev/null)
+check "no berth cgroup left" "$([ -z "$leaked" ]; echo $?)" "$leaked"
+
+# Processes: the runtime itself, and anything living in a berth cgroup or
+# rooted in a berth directory (zombies excluded: pid 1 reaps orphans).
+leaked=""
+for proc in /proc/[0-9]*; do
+  pid=${proc#/proc/}
+  [ "$pid" = $$ ] && continue
+  state=$(awk '/^State:/ {print $2}' "$proc/status" 2>/dev/null)
+  { [ -z "$state" ] || [ "$state" = Z ]; } && continue
+  comm=$(cat "$proc/comm" 2>/dev/null)
+  if [ "$comm" = berth-runtime ] || grep -q berth "$proc/cgroup" 2>/dev/null ||
+     readlink "$proc/root" 2>/dev/null | grep -q berth; then
+    leaked+="$pid($comm) "
+  fi
+done
+check "no berth-runtime or container process left" "$([ -z "$leaked" ]; echo $?)" "$leaked"
+
+# Runtime state: the default --root (podman uses it) holds no container.
+leaked=$(find /run/berth-runtime -mindepth 1 -maxdepth 1 2>/dev/null)
+check "no state left under /run/berth-runtime" "$([ -z "$leaked" ]; echo $?)" "$leaked"
+leaked=$(find /tmp -maxdepth 1 -name 'berth-test-*' 2>/dev/null)
+check "no test tempdir left" "$([ -z "$leaked" ]; echo $?)" "$leaked"
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
