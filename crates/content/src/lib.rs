@@ -8,9 +8,13 @@
 mod apply;
 mod beneath;
 mod blob_store;
+mod chain_id;
 mod compression;
+mod copy;
+mod diff;
 mod error;
 mod hash;
+mod snapshot;
 mod whiteout;
 
 pub use apply::{
@@ -18,7 +22,11 @@ pub use apply::{
     build_dir_atomic,
 };
 pub use blob_store::{BlobStore, Ingester, Manager, Provider, ingest_bytes, read_blob};
+pub use chain_id::{chain_id, chain_ids, next_chain_id};
 pub use compression::{Compression, decompress, detect};
+pub use copy::copy_tree;
+pub use diff::diff_overlay_upper;
 pub use error::{ContentError, Result};
 pub use hash::{HashingReader, HashingWriter, sha256_digest};
+pub use snapshot::{Mount, SnapshotDriver, SnapshotStore};
 pub use whiteout::{OPAQUE_MARKER, OVERLAY_OPAQUE_XATTR, WHITEOUT_META_PREFIX, WHITEOUT_PREFIX};
