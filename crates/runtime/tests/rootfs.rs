@@ -510,7 +510,16 @@ fn run_container(fixture: &Fixture, container: Container, script: &str) -> (Vec<
         let _ = pipe.write_all(lines.join("\n").as_bytes());
         drop(pipe);
         if ok {
-            let _ = nix::unistd::execv(c"/bin/sh", &[c"sh", c"-c", script.as_c_str()]);
+            // ETXTBSY: another test's forked child may still hold the inherited (O_CLOEXEC,
+            // but not yet exec'd) descriptor that wrote its own copy of busybox... or ours.
+            for _ in 0..100 {
+                match nix::unistd::execv(c"/bin/sh", &[c"sh", c"-c", script.as_c_str()]) {
+                    Err(nix::errno::Errno::ETXTBSY) => {
+                        std::thread::sleep(std::time::Duration::from_millis(20))
+                    }
+                    _ => break,
+                }
+            }
         }
         // SAFETY: _exit ends the forked process without running the test process's atexit
         // handlers or unwinding into the harness.

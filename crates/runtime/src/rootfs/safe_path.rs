@@ -264,20 +264,28 @@ pub(crate) fn open_in_root(
     } else {
         relative
     };
-    let lookup = rustix::fs::openat2(
-        &root_fd,
-        relative,
-        OFlags::PATH | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-    );
-    match lookup {
-        Ok(fd) => return Ok(PinnedPath::new(fd)),
-        Err(rustix::io::Errno::NOENT) if create.is_some() => {}
-        Err(rustix::io::Errno::NOSYS) => return open_by_path(&root, unsafe_path, create),
-        Err(e) => return Err(fail(e)),
+    // EAGAIN: a rename or mount anywhere on the system raced a ".." lookup, and the kernel
+    // could not prove it stayed inside (openat2(2)). Retry, then walk without "..".
+    let mut attempts = 0;
+    loop {
+        let lookup = rustix::fs::openat2(
+            &root_fd,
+            relative,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        );
+        match lookup {
+            Ok(fd) => return Ok(PinnedPath::new(fd)),
+            Err(rustix::io::Errno::AGAIN) if attempts < 16 => attempts += 1,
+            Err(rustix::io::Errno::AGAIN) => break,
+            Err(rustix::io::Errno::NOENT) if create.is_some() => break,
+            Err(rustix::io::Errno::NOSYS) => return open_by_path(&root, unsafe_path, create),
+            Err(e) => return Err(fail(e)),
+        }
     }
-    // Some components are missing: walk the resolved path from the root, creating them.
+    // Walk the resolved path (no symlink, no "..") from the root, one descriptor-relative
+    // step at a time, creating the missing components if asked to.
     let resolved = resolve_by_hand(&root, unsafe_path)?;
     let below: Vec<_> = resolved
         .strip_prefix(&root)
@@ -293,7 +301,7 @@ pub(crate) fn open_in_root(
                 dir = fd;
                 continue;
             }
-            Err(rustix::io::Errno::NOENT) => {}
+            Err(rustix::io::Errno::NOENT) if create.is_some() => {}
             Err(e) => return Err(fail(e)),
         }
         let created = if last && create == Some(Create::File) {
