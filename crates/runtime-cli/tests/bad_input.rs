@@ -77,10 +77,9 @@ fn relative_mount_destination() {
     }));
     if !testing_berth() {
         // runc 1.1 only warns ("mount destination relative/x is not
-        // absolute") and runs the container; berth-runtime must refuse.
-        let out = c.create();
-        assert!(out.stderr.contains("not absolute"), "{out:?}");
-        eprintln!("reference runtime accepts a relative destination; skipping");
+        // absolute") and crun 1.8 accepts it silently; berth-runtime must
+        // refuse. Nothing to check on a reference runtime.
+        eprintln!("reference runtime: relative destinations are accepted; skipped");
         return;
     }
     assert_refused_cleanly(&c);
@@ -144,7 +143,7 @@ fn path_like_id_is_refused() {
 }
 
 /// A signal name the runtime does not know is refused and the container
-/// keeps running.
+/// keeps running. (runc refuses; crun 1.8 silently accepts it.)
 #[test]
 fn unknown_signal_is_refused() {
     let c = Container::new("badsig", &["sleep", "30"]);

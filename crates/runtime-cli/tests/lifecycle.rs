@@ -257,7 +257,9 @@ fn exec_options_and_exit_code() {
     c.create_and_start();
     let out = c.exec_with(
         &["--env", "FOO=bar", "--cwd", "/tmp", "--user", "65534:65534"],
-        &["sh", "-c", "echo $FOO; pwd; id -u; id -g"],
+        // Absolute path: crun's --env replaces the environment (no PATH),
+        // runc's adds to it.
+        &["/bin/sh", "-c", "echo $FOO; pwd; id -u; id -g"],
     );
     assert_eq!(out.ok().lines(), vec!["bar", "/tmp", "65534", "65534"]);
     assert_eq!(c.exec(&["sh", "-c", "exit 7"]).code(), 7);
@@ -420,10 +422,14 @@ fn spec_writes_a_runnable_config() {
             .any(|n| n["type"] == "user"),
         "rootless spec has no user namespace"
     );
-    assert!(spec["linux"]["uidMappings"].is_array());
+    if testing_berth() {
+        // crun fills the mappings in at create time instead.
+        assert!(spec["linux"]["uidMappings"].is_array(), "{spec}");
+    }
 }
 
-/// `features` prints a JSON document (runtime-spec features.md).
+/// `features` prints a JSON document (runtime-spec features.md). runc has
+/// it since 1.1; crun 1.8 does not.
 #[test]
 fn features_prints_json() {
     let c = Container::new("features", &["true"]);
