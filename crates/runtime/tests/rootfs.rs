@@ -73,6 +73,13 @@ impl Fixture {
         fs::write(root.join("etc/marker"), "inside the rootfs\n").unwrap();
         fs::write(root.join("etc/secret"), "top secret\n").unwrap();
         fs::write(root.join("secretdir/file"), "hidden\n").unwrap();
+        // Shadowed by tmpfs mounts with tmpcopyup.
+        for dir in ["copyup", "copyup-ro"] {
+            fs::create_dir_all(root.join(dir).join("sub")).unwrap();
+            fs::write(root.join(dir).join("a.txt"), "copied\n").unwrap();
+            fs::write(root.join(dir).join("sub/b"), "deep\n").unwrap();
+            symlink("sub/b", root.join(dir).join("link")).unwrap();
+        }
         // Mount destinations go through these: they must land inside the rootfs.
         symlink("/etc", root.join("evil-abs")).unwrap();
         symlink("../../../../../../../../etc", root.join("usr/lib/evil-rel")).unwrap();
@@ -117,6 +124,19 @@ impl Fixture {
             format!("/usr/lib/evil-rel/{}-file", self.unique),
             &["bind", "ro"],
         ));
+        for (destination, extra) in [("/copyup", None), ("/copyup-ro", Some("ro"))] {
+            let mut options = vec!["tmpcopyup".to_string(), "nosuid".to_string()];
+            options.extend(extra.map(str::to_string));
+            mounts.push(
+                MountBuilder::default()
+                    .destination(destination)
+                    .typ("tmpfs")
+                    .source("tmpfs")
+                    .options(options)
+                    .build()
+                    .unwrap(),
+            );
+        }
         mounts.push(bind(
             self.dir.path().join("data"),
             "/data".into(),
@@ -409,6 +429,27 @@ fn container_checks(unique: &str, user_namespace: bool, report: &mut Report) {
         })(),
     );
     report.check(
+        "tmpcopyup copies into the tmpfs",
+        (|| {
+            fs_type_is("/copyup", statfs::TMPFS_MAGIC)?;
+            let a = fs::read_to_string("/copyup/a.txt").map_err(|e| e.to_string())?;
+            let b = fs::read_to_string("/copyup/link").map_err(|e| e.to_string())?;
+            expect(a == "copied\n" && b == "deep\n", || {
+                format!("read {a:?} {b:?}")
+            })?;
+            fs::write("/copyup/new", "x").map_err(|e| e.to_string())
+        })(),
+    );
+    report.check(
+        "tmpcopyup read-only",
+        (|| {
+            fs_type_is("/copyup-ro", statfs::TMPFS_MAGIC)?;
+            let b = fs::read_to_string("/copyup-ro/sub/b").map_err(|e| e.to_string())?;
+            expect(b == "deep\n", || format!("read {b:?}"))?;
+            write_fails_with_erofs("/copyup-ro/new")
+        })(),
+    );
+    report.check(
         "cgroup tmpfs read-only",
         (|| {
             fs_type_is("/sys/fs/cgroup", statfs::TMPFS_MAGIC)?;
@@ -614,6 +655,8 @@ fn assert_host_untouched(fixture: &Fixture) {
         "destination not created inside the rootfs"
     );
     assert!(rootfs.join("etc").join(format!("{unique}-file")).is_file());
+    // Writes to the tmpcopyup tmpfs stayed in it.
+    assert!(!rootfs.join("copyup/new").exists());
     // Devices went to the child's /dev tmpfs, not to the image directory.
     assert!(!rootfs.join("dev/null").exists());
 }

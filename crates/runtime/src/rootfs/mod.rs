@@ -9,6 +9,7 @@
 //! "Devices", "Rootfs Mount Propagation", "Masked Paths", "Readonly Paths"; mount(2),
 //! pivot_root(2), mount_namespaces(7).
 
+mod copyup;
 mod devices;
 mod mountinfo;
 mod mounts;

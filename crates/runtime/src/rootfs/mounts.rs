@@ -7,6 +7,7 @@
 use std::cell::OnceCell;
 use std::fs;
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -15,6 +16,7 @@ use nix::mount::MsFlags;
 use nix::sys::statvfs::{FsFlags, statvfs};
 use oci_spec::runtime::Mount;
 
+use super::copyup;
 use super::mountinfo::{
     CgroupSource, MountInfo, cgroup_hierarchies, parse_mountinfo, parse_proc_cgroup, plan_cgroups,
 };
@@ -176,9 +178,6 @@ impl<'a> Mounter<'a> {
                 destination.display()
             )));
         }
-        if options.tmpcopyup {
-            tracing::debug!(destination = %destination.display(), "ignoring mount option tmpcopyup");
-        }
         if mounts_dev_tmpfs(mount) && options.flags.contains(MsFlags::MS_RDONLY) {
             // Devices are created in it after the mounts; finalize_rootfs makes it read-only.
             options.flags.remove(MsFlags::MS_RDONLY);
@@ -237,6 +236,9 @@ impl<'a> Mounter<'a> {
                 "mqueue" => self.mqueue(source, destination, target, options)?,
                 "devpts" => self.devpts(source, target, options)?,
                 // Some configs name the /dev/shm filesystem "shm"; it is a tmpfs.
+                "shm" | "tmpfs" if options.tmpcopyup => {
+                    self.tmpfs_copy_up(source, destination, &pinned, options)?
+                }
                 "shm" => self.filesystem(source, target, "tmpfs", options)?,
                 other => self.filesystem(source, target, other, options)?,
             }
@@ -297,6 +299,34 @@ impl<'a> Mounter<'a> {
             options.flags,
             options.data_string().as_deref(),
         )
+    }
+
+    /// A tmpfs that starts with a copy of the directory it hides (`tmpcopyup`). It is mounted
+    /// writable for the copy and made read-only afterwards if asked.
+    fn tmpfs_copy_up(
+        &self,
+        source: Option<&Path>,
+        destination: &Path,
+        pinned: &PinnedPath,
+        options: &MountOptions,
+    ) -> Result<()> {
+        let copy_error =
+            |e: io::Error| Error::sys(format!("tmpcopyup {}", destination.display()), e);
+        let hidden = copyup::open_readable(pinned.fd()).map_err(copy_error)?;
+        let read_only = options.flags.contains(MsFlags::MS_RDONLY);
+        let mut writable = options.clone();
+        writable.flags.remove(MsFlags::MS_RDONLY);
+        self.filesystem(source, pinned.path(), "tmpfs", &writable)?;
+        let mounted = self.reopen(destination)?;
+        let root = copyup::open_readable(mounted.fd()).map_err(copy_error)?;
+        let mode_given = options.data.iter().any(|d| d.starts_with("mode="));
+        copyup::copy_root_attributes(hidden.as_fd(), root.as_fd(), mode_given)
+            .map_err(copy_error)?;
+        copyup::copy_tree(hidden.as_fd(), root.as_fd()).map_err(copy_error)?;
+        if read_only {
+            remount_bind(mounted.path(), MsFlags::MS_RDONLY, MsFlags::empty())?;
+        }
+        Ok(())
     }
 
     /// sysfs belongs to the network namespace: in a new user namespace that shares the host's
