@@ -128,6 +128,16 @@ fn unknown_id_is_refused_by_every_verb() {
     assert_nothing_left(&c);
 }
 
+/// `delete --force` of an id that does not exist succeeds quietly, as in
+/// runc: callers (podman, shims) use it as an idempotent cleanup.
+#[test]
+fn force_delete_of_unknown_id_succeeds() {
+    let c = Container::new("forcedel", &["true"]);
+    let missing = format!("{}-missing", c.id);
+    c.rt(&["delete", "--force", &missing]).ok();
+    assert_nothing_left(&c);
+}
+
 /// Ids with a path separator or `..` must not escape --root.
 #[test]
 fn path_like_id_is_refused() {

@@ -230,3 +230,33 @@ fn bind_mount_is_visible_inside_only() {
     assert_eq!(out.ok().lines(), vec!["from host"]);
     assert_nothing_left(&c);
 }
+
+/// The runtime-spec's default devices (config-linux.md "Default Devices")
+/// exist and are usable even when the only device cgroup rule is runc
+/// spec's deny-all: the runtime supplies them and allows them itself, while
+/// other devices stay denied: a node made for /dev/loop-control (10:237)
+/// cannot be opened (EPERM from the device cgroup; when allowed, reading it
+/// gives EIO). Podman's configs rely on this too.
+#[test]
+fn default_devices_work_under_a_deny_all_rule() {
+    let mut c = Container::new(
+        "devices",
+        &[
+            "sh",
+            "-c",
+            "echo x > /dev/null && head -c 3 /dev/zero | wc -c && head -c 3 /dev/urandom | wc -c \
+             && head -c 3 /dev/random | wc -c && ls -l /dev/null /dev/zero /dev/full /dev/random \
+             /dev/urandom /dev/tty | cut -c1 | sort -u; mknod /tmp/lc c 10 237; head -c 1 /tmp/lc 2>&1 | grep -o 'Operation not permitted'",
+        ],
+    );
+    c.resources().insert(
+        "devices".into(),
+        json!([{ "allow": false, "access": "rwm" }]),
+    );
+    let out = c.run();
+    assert_eq!(
+        out.ok().lines(),
+        vec!["3", "3", "3", "c", "Operation not permitted"],
+        "{out:?}"
+    );
+}
