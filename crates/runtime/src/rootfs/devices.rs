@@ -157,27 +157,7 @@ pub(super) fn create_device(
         Err(errno) => return Err(at_error("stat", path)(errno)),
     }
     if in_user_namespace && device.kind != FileType::Fifo {
-        let flags = OFlags::CREATE | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        drop(
-            rustix::fs::openat(directory.fd(), &name, flags, Mode::from_raw_mode(0o644))
-                .map_err(at_error("create", path))?,
-        );
-        let node = rustix::fs::openat(
-            directory.fd(),
-            &name,
-            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(at_error("open", path))?;
-        let node = PinnedPath::from_fd(node);
-        return mount_at(Some(path), node.path(), None, MsFlags::MS_BIND, None).map_err(
-            |e| match e {
-                Error::Sys { source, .. } => {
-                    Error::sys(format!("bind mount host device {}", path.display()), source)
-                }
-                other => other,
-            },
-        );
+        return bind_host_device(&directory, &name, path);
     }
     let number = |n: u64| {
         u32::try_from(n).map_err(|_| {
@@ -185,14 +165,22 @@ pub(super) fn create_device(
         })
     };
     let dev = rustix::fs::makedev(number(device.major)?, number(device.minor)?);
-    rustix::fs::mknodat(
+    match rustix::fs::mknodat(
         directory.fd(),
         &name,
         device.kind,
         Mode::from_raw_mode(device.mode),
         dev,
-    )
-    .map_err(at_error("mknod", path))?;
+    ) {
+        Ok(()) => {}
+        // No CAP_MKNOD (a nested or restricted runtime) or a device cgroup without "m" for
+        // this device: fall back to the host's node, as runc does.
+        Err(rustix::io::Errno::PERM) if device.kind != FileType::Fifo => {
+            tracing::debug!(device = %path.display(), "mknod refused; bind-mounting the host's node");
+            return bind_host_device(&directory, &name, path);
+        }
+        Err(errno) => return Err(at_error("mknod", path)(errno)),
+    }
     if device.uid.is_some() || device.gid.is_some() {
         rustix::fs::chownat(
             directory.fd(),
@@ -204,6 +192,29 @@ pub(super) fn create_device(
         .map_err(at_error("chown", path))?;
     }
     Ok(())
+}
+
+/// Bind-mounts the host's node at `path` over an empty file `name` in `directory`.
+fn bind_host_device(directory: &PinnedPath, name: &OsString, path: &Path) -> Result<()> {
+    let flags = OFlags::CREATE | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    drop(
+        rustix::fs::openat(directory.fd(), name, flags, Mode::from_raw_mode(0o644))
+            .map_err(at_error("create", path))?,
+    );
+    let node = rustix::fs::openat(
+        directory.fd(),
+        name,
+        OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(at_error("open", path))?;
+    let node = PinnedPath::from_fd(node);
+    mount_at(Some(path), node.path(), None, MsFlags::MS_BIND, None).map_err(|e| match e {
+        Error::Sys { source, .. } => {
+            Error::sys(format!("bind mount host device {}", path.display()), source)
+        }
+        other => other,
+    })
 }
 
 /// Creates the symlink `link -> pointee` in the rootfs unless something is there already.

@@ -191,6 +191,11 @@ impl<'a> Mounter<'a> {
                     destination.display()
                 ))
             })?)
+        } else if matches!(fs_type, "" | "none") {
+            return Err(Error::InvalidArgument(format!(
+                "mount on {} has no type",
+                destination.display()
+            )));
         } else {
             None
         };
@@ -224,12 +229,6 @@ impl<'a> Mounter<'a> {
             self.bind(source, destination, target, options)?;
         } else {
             match fs_type {
-                "" | "none" => {
-                    return Err(Error::InvalidArgument(format!(
-                        "mount on {} has no type",
-                        destination.display()
-                    )));
-                }
                 "cgroup" => self.cgroup(destination, target, options, false)?,
                 "cgroup2" => self.cgroup(destination, target, options, true)?,
                 "sysfs" => self.sysfs(source, destination, target, options)?,
