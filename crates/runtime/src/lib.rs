@@ -12,13 +12,33 @@
 //!
 //! The two sides talk through [`channel`] with one message type per protocol step.
 
+pub mod bundle;
 pub mod capabilities;
 pub mod channel;
 pub mod console;
+pub mod container;
+mod create;
+mod delete;
 pub mod error;
+mod exec;
 pub mod hooks;
+mod init;
+mod kill;
+pub mod namespaces;
+mod pause;
+pub mod process;
+pub mod reap;
 pub mod rlimits;
 pub mod rootfs;
+mod run;
+pub mod sealed_exe;
 pub mod seccomp;
+mod start;
+pub mod state;
 
+pub use container::{CgroupPathStyle, ContainerStatus, Runtime};
+pub use create::CreateOptions;
 pub use error::{Error, Result};
+pub use exec::{ExecFlags, ExecOptions};
+pub use kill::parse_signal;
+pub use state::Status;

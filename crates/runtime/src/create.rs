@@ -1,0 +1,241 @@
+//! `create`: sets the container up and leaves its init waiting on the exec fifo.
+
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, Pid, fork};
+
+use crate::bundle::Bundle;
+use crate::channel::{self, ChildMessage};
+use crate::container::Runtime;
+use crate::error::{Error, Result, sys};
+use crate::hooks::{self, HookPoint};
+use crate::init::{self, InitContext};
+use crate::state::{ContainerRecord, Status, process_start_time};
+
+/// Options of `create` (and of `run`).
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    /// Unix socket that receives the pty master when process.terminal is set.
+    pub console_socket: Option<PathBuf>,
+    /// File that receives the init's pid.
+    pub pid_file: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root.
+    pub no_pivot: bool,
+    /// Descriptors 3..3+N passed through to the container's program.
+    pub preserve_fds: u32,
+}
+
+/// What `create` leaves behind on failure, undone by [`Cleanup::undo`].
+struct Cleanup<'a> {
+    runtime: &'a Runtime,
+    id: &'a str,
+    cgroup: Option<cgroups::Cgroup>,
+    init_pid: Option<i32>,
+}
+
+impl Cleanup<'_> {
+    /// Kills what was started and removes the cgroup and the state directory; returns the
+    /// first error with any cleanup failure appended, so neither is lost.
+    fn undo(self, error: Error) -> Error {
+        let mut problems = Vec::new();
+        if let Some(pid) = self.init_pid {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = waitpid(Pid::from_raw(pid), None);
+        }
+        if let Some(cgroup) = &self.cgroup {
+            let _ = cgroup.kill_all(libc::SIGKILL);
+            if let Err(e) = cgroup.destroy() {
+                problems.push(format!("remove cgroup: {e}"));
+            }
+        }
+        if let Err(e) = self.runtime.root.remove(self.id) {
+            problems.push(e.to_string());
+        }
+        if problems.is_empty() {
+            error
+        } else {
+            Error::Child(format!("{error} (cleanup: {})", problems.join("; ")))
+        }
+    }
+}
+
+impl Runtime {
+    /// `create`: returns once the container's init is set up and waiting for `start`.
+    /// Nothing is left behind when it fails.
+    pub fn create(&self, options: &CreateOptions) -> Result<ContainerRecord> {
+        let bundle = Bundle::load(&options.bundle)?;
+        crate::state::validate_id(&options.id)?;
+        if let Some(socket) = &options.console_socket {
+            if !socket.is_absolute() {
+                return Err(Error::InvalidArgument(format!(
+                    "console socket {socket:?} must be an absolute path"
+                )));
+            }
+        }
+        let cgroup_path = self.cgroup_path(
+            &options.id,
+            bundle
+                .spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.cgroups_path().as_deref()),
+        )?;
+        let hierarchies = cgroups::Hierarchies::detect()?;
+        let cgroup = cgroups::Cgroup::new(&hierarchies, &cgroup_path)?;
+        self.root.reserve(&options.id)?;
+        let mut cleanup = Cleanup {
+            runtime: self,
+            id: &options.id,
+            cgroup: None,
+            init_pid: None,
+        };
+        match self.create_reserved(options, bundle, cgroup, cgroup_path, &mut cleanup) {
+            Ok(record) => Ok(record),
+            Err(error) => Err(cleanup.undo(error)),
+        }
+    }
+
+    fn create_reserved(
+        &self,
+        options: &CreateOptions,
+        bundle: Bundle,
+        cgroup: cgroups::Cgroup,
+        cgroup_path: String,
+        cleanup: &mut Cleanup<'_>,
+    ) -> Result<ContainerRecord> {
+        let fifo = self.root.exec_fifo(&options.id);
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+            .map_err(sys("create exec fifo"))?;
+        cgroup.create()?;
+        cleanup.cgroup = Some(cgroup.clone());
+        if let Some(resources) = bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref())
+        {
+            cgroup.apply(resources)?;
+        }
+        become_subreaper()?;
+
+        let (parent, child) = channel::pair()?;
+        let context = InitContext {
+            id: &options.id,
+            bundle: &bundle,
+            cgroup: &cgroup,
+            channel: child,
+            exec_fifo: fifo,
+            console_socket: options.console_socket.clone(),
+            no_pivot: options.no_pivot,
+            preserve_fds: options.preserve_fds,
+        };
+        // SAFETY: the verbs that fork are documented to run in a single-threaded process.
+        let intermediate = match unsafe { fork() }.map_err(sys("fork"))? {
+            ForkResult::Child => {
+                drop(parent);
+                init::intermediate_main(context)
+            }
+            ForkResult::Parent { child } => child,
+        };
+        drop(context);
+
+        let mut init_pid = None;
+        let mut record = None;
+        let outcome = (|| -> Result<()> {
+            loop {
+                match parent.expect_next("that it is ready")? {
+                    ChildMessage::IdMappingRequest => {
+                        write_id_maps(&bundle, intermediate.as_raw())?;
+                        parent.id_mapping_done()?;
+                    }
+                    ChildMessage::Pid(pid) => {
+                        init_pid = Some(pid);
+                        cleanup.init_pid = Some(pid);
+                        let _ = waitpid(intermediate, None);
+                        record = Some(ContainerRecord {
+                            id: options.id.clone(),
+                            pid,
+                            pid_start_time: process_start_time(pid).unwrap_or_default(),
+                            bundle: bundle.dir.clone(),
+                            rootfs: bundle.rootfs.clone(),
+                            cgroup_path: cgroup_path.clone(),
+                            created: chrono::Utc::now(),
+                            spec: bundle.spec.clone(),
+                        });
+                    }
+                    ChildMessage::RuntimeHooksRequest => {
+                        let record = record.as_ref().ok_or_else(|| {
+                            Error::Child("hooks requested before the init pid".into())
+                        })?;
+                        let state = self.hook_state(record, Status::Creating);
+                        for point in [HookPoint::Prestart, HookPoint::CreateRuntime] {
+                            hooks::run(&hooks::of(&bundle.spec, point), point, &state)?;
+                        }
+                        parent.runtime_hooks_done()?;
+                    }
+                    ChildMessage::Ready => return Ok(()),
+                    ChildMessage::Failed(message) => return Err(Error::Child(message)),
+                }
+            }
+        })();
+        if init_pid.is_none() {
+            let _ = waitpid(intermediate, None);
+        }
+        outcome?;
+        let record = record.ok_or_else(|| Error::Child("init never reported its pid".into()))?;
+        self.root.save(&record)?;
+        if let Some(pid_file) = &options.pid_file {
+            write_pid_file(pid_file, record.pid)?;
+        }
+        Ok(record)
+    }
+}
+
+/// Makes the calling process the reaper of its orphaned descendants, so the init (whose parent,
+/// the intermediate, exits) can be waited for.
+pub(crate) fn become_subreaper() -> Result<()> {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return Err(Error::sys(
+            "become child subreaper",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+/// Writes uid_map and gid_map of the process that created the user namespace
+/// (user_namespaces(7): written once, by a process with CAP_SETUID/CAP_SETGID in the parent
+/// namespace).
+fn write_id_maps(bundle: &Bundle, pid: i32) -> Result<()> {
+    let linux = bundle.spec.linux().as_ref();
+    let format = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| -> String {
+        maps.into_iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect()
+    };
+    let uid_map = format(linux.and_then(|l| l.uid_mappings().as_ref()));
+    let gid_map = format(linux.and_then(|l| l.gid_mappings().as_ref()));
+    std::fs::write(format!("/proc/{pid}/uid_map"), uid_map).map_err(sys("write uid_map"))?;
+    if !gid_map.is_empty() {
+        std::fs::write(format!("/proc/{pid}/gid_map"), gid_map).map_err(sys("write gid_map"))?;
+    }
+    Ok(())
+}
+
+/// Writes the pid file atomically, as engines poll for it.
+pub(crate) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = std::path::absolute(path).map_err(sys("pid file path"))?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let temporary = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    std::fs::write(&temporary, pid.to_string()).map_err(sys("write pid file"))?;
+    std::fs::rename(&temporary, &path).map_err(sys("rename pid file"))
+}
