@@ -108,18 +108,10 @@ impl Runtime {
         cleanup: &mut Cleanup<'_>,
     ) -> Result<ContainerRecord> {
         let fifo = self.root.exec_fifo(&options.id);
-        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
-            .map_err(sys("create exec fifo"))?;
+        make_exec_fifo(&fifo, &bundle)?;
         cgroup.create()?;
         cleanup.cgroup = Some(cgroup.clone());
-        if let Some(resources) = bundle
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.resources().as_ref())
-        {
-            cgroup.apply(resources)?;
-        }
+        cgroup.apply(&resources_with_default_devices(&bundle.spec))?;
         become_subreaper()?;
 
         let (parent, child) = channel::pair()?;
@@ -193,6 +185,91 @@ impl Runtime {
         }
         Ok(record)
     }
+}
+
+/// The fifo the init blocks on. Owned by the container's root and writable by anyone (mode set
+/// after mkfifo, which the umask would narrow), since the init opens it after switching to the
+/// container's user.
+fn make_exec_fifo(path: &Path, bundle: &Bundle) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .map_err(sys("create exec fifo"))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o622))
+        .map_err(sys("chmod exec fifo"))?;
+    let linux = bundle.spec.linux().as_ref();
+    let host_id = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.into_iter()
+            .flatten()
+            .find(|m| m.container_id() == 0)
+            .map(|m| m.host_id())
+    };
+    let uid = host_id(linux.and_then(|l| l.uid_mappings().as_ref()));
+    let gid = host_id(linux.and_then(|l| l.gid_mappings().as_ref()));
+    if uid.is_some() || gid.is_some() {
+        nix::unistd::chown(
+            path,
+            uid.map(nix::unistd::Uid::from_raw),
+            gid.map(nix::unistd::Gid::from_raw),
+        )
+        .map_err(sys("chown exec fifo"))?;
+    }
+    Ok(())
+}
+
+/// The spec's resources with the devices every container needs allowed after the spec's own
+/// rules: mknod of any device, the default devices of config-linux.md, the pty devices, and
+/// the devices the spec creates. Without them a spec's usual "deny all" rule would make
+/// /dev/null unusable.
+fn resources_with_default_devices(
+    spec: &oci_spec::runtime::Spec,
+) -> oci_spec::runtime::LinuxResources {
+    use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
+    let linux = spec.linux().as_ref();
+    let mut resources = linux
+        .and_then(|l| l.resources().clone())
+        .unwrap_or_default();
+    let mut rules = resources.devices().clone().unwrap_or_default();
+    let rule = |typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
+        let mut rule = LinuxDeviceCgroup::default();
+        rule.set_allow(true);
+        rule.set_typ(Some(typ));
+        rule.set_major(major);
+        rule.set_minor(minor);
+        rule.set_access(Some(access.into()));
+        rule
+    };
+    rules.push(rule(LinuxDeviceType::C, None, None, "m"));
+    rules.push(rule(LinuxDeviceType::B, None, None, "m"));
+    // null, zero, full, random, urandom, tty, console, ptmx, and every pts slave.
+    for (major, minor) in [
+        (1, Some(3)),
+        (1, Some(5)),
+        (1, Some(7)),
+        (1, Some(8)),
+        (1, Some(9)),
+        (5, Some(0)),
+        (5, Some(1)),
+        (5, Some(2)),
+        (136, None),
+    ] {
+        rules.push(rule(LinuxDeviceType::C, Some(major), minor, "rwm"));
+    }
+    for device in linux
+        .and_then(|l| l.devices().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let typ = match device.typ() {
+            LinuxDeviceType::U => LinuxDeviceType::C,
+            other => other,
+        };
+        if typ == LinuxDeviceType::P {
+            continue;
+        }
+        rules.push(rule(typ, Some(device.major()), Some(device.minor()), "rwm"));
+    }
+    resources.set_devices(Some(rules));
+    resources
 }
 
 /// Makes the calling process the reaper of its orphaned descendants, so the init (whose parent,

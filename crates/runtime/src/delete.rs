@@ -13,8 +13,12 @@ use crate::state::Status;
 impl Runtime {
     /// `delete`: a running or paused container needs `force`; a created one is killed, as its
     /// program never ran. Poststop hooks run at the end.
+    /// Like runc, a forced delete of an unknown container succeeds (it is already gone).
     pub fn delete(&self, id: &str, force: bool) -> Result<()> {
-        let record = self.root.load(id)?;
+        let record = match self.root.load(id) {
+            Err(Error::NotFound(_)) if force => return Ok(()),
+            other => other?,
+        };
         let status = self.status(&record);
         if matches!(status, Status::Running | Status::Paused) && !force {
             return Err(Error::FailedPrecondition(format!(
