@@ -124,11 +124,17 @@ impl Cgroup {
         {
             fs::write(&dir.join("cgroup.kill"), "1")?;
             if self.layout() == crate::hierarchy::Layout::Unified {
+                // A fatal signal ends tasks frozen by cgroup2's freezer too (cgroup-v2.rst).
                 return Ok(());
             }
             // With v1 hierarchies beside cgroup2, a process that joined only those is not
-            // covered by cgroup.kill.
-            return self.signal_each(signal);
+            // covered by cgroup.kill; and a task frozen by the v1 freezer does not act on
+            // SIGKILL until thawed.
+            let result = self.signal_each(signal);
+            if self.v1_dir("freezer").is_some() && self.is_frozen().unwrap_or(false) {
+                self.thaw()?;
+            }
+            return result;
         }
         let was_frozen = self.is_frozen().unwrap_or(false);
         let froze = self.freeze().is_ok();

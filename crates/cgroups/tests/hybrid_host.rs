@@ -167,6 +167,17 @@ fn hybrid_lifecycle_limits_stats_freeze_kill_destroy() {
     assert_eq!(status.signal(), Some(libc::SIGKILL));
     assert!(cgroup.pids().unwrap().is_empty());
 
+    // Killing a paused (frozen) cgroup: the task dies and the cgroup ends thawed.
+    let mut third = ChildGuard::sleep();
+    cgroup.add_process(third.pid()).unwrap();
+    cgroup.freeze().unwrap();
+    cgroup.kill_all(libc::SIGKILL).unwrap();
+    let status = third
+        .wait_exit(Duration::from_secs(5))
+        .expect("frozen sleep did not die");
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    assert!(!cgroup.is_frozen().unwrap());
+
     // destroy removes every directory, and again is fine.
     cgroup.destroy().unwrap();
     for dir in dirs_of(&cgroup) {

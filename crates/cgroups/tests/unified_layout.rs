@@ -173,6 +173,16 @@ fn unified_only_child() {
     assert_eq!(status.signal(), Some(libc::SIGTERM));
     assert!(!cgroup.is_frozen().unwrap());
 
+    // Killing a frozen cgroup.
+    let mut third = ChildGuard::sleep();
+    cgroup.add_process(third.pid()).unwrap();
+    cgroup.freeze().unwrap();
+    cgroup.kill_all(libc::SIGKILL).unwrap();
+    let status = third
+        .wait_exit(Duration::from_secs(5))
+        .expect("frozen sleep did not die");
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+
     cgroup.destroy().unwrap();
     assert!(!dir.exists());
     assert!(!cgroup.exists());

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::ffi::CString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -117,7 +117,40 @@ impl ChildGuard {
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         let _ = self.0.kill();
-        let _ = self.0.wait();
+        if self.wait_exit(Duration::from_millis(500)).is_some() {
+            return;
+        }
+        // Still there: a frozen task acts on SIGKILL only once thawed (a test failed while
+        // its cgroup was frozen). Thaw whatever freezer holds it, then reap without hanging.
+        thaw_process(self.pid());
+        let _ = self.wait_exit(Duration::from_secs(5));
+    }
+}
+
+/// Thaws the v1 freezer cgroup and the cgroup2 cgroup of `pid`, as /proc/<pid>/cgroup names
+/// them (under the usual /sys/fs/cgroup mounts).
+pub fn thaw_process(pid: i32) {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        return;
+    };
+    for line in text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(id), Some(c), Some(p)) => (id, c, p.trim_start_matches('/')),
+            _ => continue,
+        };
+        if controllers.split(',').any(|c| c == "freezer") {
+            let _ = std::fs::write(
+                Path::new("/sys/fs/cgroup/freezer")
+                    .join(path)
+                    .join("freezer.state"),
+                "THAWED",
+            );
+        } else if controllers.is_empty() {
+            for mount in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] {
+                let _ = std::fs::write(Path::new(mount).join(path).join("cgroup.freeze"), "0");
+            }
+        }
     }
 }
 
