@@ -99,6 +99,9 @@ check "no berth-runtime or container process left" "$([ -z "$leaked" ]; echo $?)
 # Runtime state: the default --root (podman uses it) holds no container.
 leaked=$(find /run/berth-runtime -mindepth 1 -maxdepth 1 2>/dev/null)
 check "no state left under /run/berth-runtime" "$([ -z "$leaked" ]; echo $?)" "$leaked"
+leaked=$(podman ps -aq --filter ancestor=localhost/busybox-berth:latest 2>/dev/null)
+podman image exists localhost/busybox-berth:latest 2>/dev/null && leaked+=" image localhost/busybox-berth:latest"
+check "no podman test container or image left" "$([ -z "$leaked" ]; echo $?)" "$leaked"
 leaked=$(find /tmp -maxdepth 1 -name 'berth-test-*' 2>/dev/null)
 check "no test tempdir left" "$([ -z "$leaked" ]; echo $?)" "$leaked"
 

@@ -161,3 +161,42 @@ fn unknown_signal_is_refused() {
     c.rt(&["kill", &c.id, "SIGNOPE"]).refused();
     assert_eq!(c.status(), "running");
 }
+
+/// `--log FILE --log-format json` (what podman and containerd pass): the
+/// error of a failing command lands in FILE as a JSON object with `level`
+/// "error" and a `msg`, one per line. With text format FILE gets the error
+/// too.
+#[test]
+fn log_file_receives_errors_as_json() {
+    let c = Container::new("logjson", &["true"]);
+    let missing = format!("{}-missing", c.id);
+    let json_log = c.dir().join("runtime.json.log");
+    let out = c.rt(&[
+        "--log",
+        path_str(&json_log),
+        "--log-format",
+        "json",
+        "state",
+        &missing,
+    ]);
+    assert!(!out.status.success(), "{out:?}");
+    let text = fs::read_to_string(&json_log).expect("log file written");
+    let errors: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .filter(|v: &serde_json::Value| v["level"] == "error")
+        .collect();
+    assert!(!errors.is_empty(), "no error entry in {text}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["msg"].as_str().is_some_and(|m| !m.is_empty())),
+        "{text}"
+    );
+
+    let text_log = c.dir().join("runtime.log");
+    let out = c.rt(&["--log", path_str(&text_log), "state", &missing]);
+    assert!(!out.status.success());
+    let text = fs::read_to_string(&text_log).expect("text log file written");
+    assert!(!text.trim().is_empty(), "text log is empty");
+}
