@@ -64,6 +64,10 @@ pub struct MemoryStats {
     pub swap_usage: u64,
     /// Swap limit in the same terms; `None` for unlimited or unknown.
     pub swap_limit: Option<u64>,
+    /// Processes the OOM killer killed in this cgroup (v1 memory.oom_control `oom_kill`,
+    /// Linux 4.13+; v2 memory.events `oom_kill`): how an engine tells that a container was
+    /// OOM-killed.
+    pub oom_kills: u64,
     /// memory.stat as is. On v2, v1 names are added where a v2 field means the same
     /// (`cache` = file, `rss` = anon), so consumers computing "usage minus cache" work on both.
     pub stat: BTreeMap<String, u64>,
@@ -115,6 +119,15 @@ pub struct HugetlbStats {
 fn limit(path: &Path) -> Option<u64> {
     // v1 reports "no limit" as PAGE_COUNTER_MAX pages, about 2^63 rounded to pages.
     read_u64(path).filter(|v| *v < (1 << 62))
+}
+
+/// One value of a flat keyed file, 0 when the file or key is absent.
+fn keyed(path: &Path, key: &str) -> Result<u64> {
+    let text = fs::read_opt(path)?.unwrap_or_default();
+    Ok(parse_flat_keyed(&text)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map_or(0, |(_, v)| v))
 }
 
 impl Cgroup {
@@ -196,6 +209,7 @@ impl Cgroup {
                 memory.limit = limit(&dir.join("memory.limit_in_bytes"));
                 memory.swap_usage = read_u64(&dir.join("memory.memsw.usage_in_bytes")).unwrap_or(0);
                 memory.swap_limit = limit(&dir.join("memory.memsw.limit_in_bytes"));
+                memory.oom_kills = keyed(&dir.join("memory.oom_control"), "oom_kill")?;
                 if let Some(text) = fs::read_opt(&dir.join("memory.stat"))? {
                     memory.stat = parse_flat_keyed(&text).into_iter().collect();
                 }
@@ -206,6 +220,7 @@ impl Cgroup {
                 memory.limit = limit(&dir.join("memory.max"));
                 memory.swap_usage = read_u64(&dir.join("memory.swap.current")).unwrap_or(0);
                 memory.swap_limit = limit(&dir.join("memory.swap.max"));
+                memory.oom_kills = keyed(&dir.join("memory.events"), "oom_kill")?;
                 if let Some(text) = fs::read_opt(&dir.join("memory.stat"))? {
                     memory.stat = parse_flat_keyed(&text).into_iter().collect();
                     for (v1, v2) in [("cache", "file"), ("rss", "anon")] {
@@ -390,6 +405,7 @@ mod tests {
         assert_eq!(stats.memory.max_usage, 8192);
         assert_eq!(stats.memory.limit, None);
         assert_eq!(stats.memory.stat["inactive_file"], 50);
+        assert_eq!(stats.memory.oom_kills, 2);
         assert_eq!(
             stats.pids,
             PidsStats {
@@ -437,6 +453,7 @@ mod tests {
         assert_eq!(stats.memory.limit, Some(1048576));
         assert_eq!(stats.memory.stat["cache"], 100);
         assert_eq!(stats.memory.stat["rss"], 200);
+        assert_eq!(stats.memory.oom_kills, 1);
         assert_eq!(
             stats.pids,
             PidsStats {

@@ -44,7 +44,10 @@ fn v1_files(name: &str) -> Vec<(&'static str, &'static str)> {
             ("memory.memsw.limit_in_bytes", MAX),
             ("memory.soft_limit_in_bytes", MAX),
             ("memory.swappiness", "60"),
-            ("memory.oom_control", "oom_kill_disable 0\nunder_oom 0\n"),
+            (
+                "memory.oom_control",
+                "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+            ),
             ("memory.usage_in_bytes", "4096"),
             ("memory.max_usage_in_bytes", "8192"),
             ("memory.memsw.usage_in_bytes", "4096"),
@@ -111,6 +114,7 @@ fn v2_files(with_controllers: &str) -> Vec<(&'static str, &'static str)> {
                 ("memory.current", "4096"),
                 ("memory.peak", "8192"),
                 ("memory.swap.current", "0"),
+                ("memory.events", "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n"),
                 ("memory.stat", "anon 200\nfile 100\ninactive_file 50\n"),
             ],
             "io" => vec![

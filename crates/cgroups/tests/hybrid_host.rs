@@ -294,3 +294,36 @@ fn host_features_of_this_hybrid_host() {
         );
     }
 }
+
+#[test]
+fn oom_kill_is_counted() {
+    if !is_root() {
+        return;
+    }
+    let hierarchies = Hierarchies::detect().unwrap();
+    let cgroup = Cgroup::new(&hierarchies, &unique_path("oom")).unwrap();
+    let _guard = CgroupGuard(cgroup.clone());
+    cgroup.create().unwrap();
+    // 16 MiB and no swap on top.
+    let resources: LinuxResources =
+        serde_json::from_str(r#"{"memory": {"limit": 16777216, "swap": 16777216}}"#).unwrap();
+    cgroup.apply(&resources).unwrap();
+    let mut child = ChildGuard(
+        std::process::Command::new("sh")
+            .arg("-c")
+            // The shell keeps 100 MB in a variable.
+            .arg("read line; x=$(head -c 100000000 /dev/zero | tr '\\0' a)")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    cgroup.add_process(child.pid()).unwrap();
+    use std::io::Write;
+    child.0.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let status = child
+        .wait_exit(Duration::from_secs(30))
+        .expect("pipeline ended");
+    assert!(!status.success(), "tail should have been OOM-killed");
+    let stats = cgroup.stats().unwrap();
+    assert!(stats.memory.oom_kills >= 1, "{:?}", stats.memory);
+}
