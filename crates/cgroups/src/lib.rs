@@ -2,6 +2,14 @@
 //! relative path in every hierarchy, write OCI resource limits, freeze, kill, read stats,
 //! destroy. Knows nothing of containers.
 //!
+//! Map: `hierarchy` reads mountinfo ([`Hierarchies`], [`Layout`]); `cgroup` is the lifecycle
+//! ([`Cgroup`]); one file per OCI resource section (`memory`, `cpu`, `pids`, `blkio`,
+//! `hugetlb`, `network`, `devices`, `unified`) with `apply` calling them in order; [`bpf`] is
+//! the cgroup v2 device filter; `freezer` has freeze/thaw/kill; `stats` and `features` read.
+//!
+//! Each controller is served from the v1 hierarchy that binds it, else from cgroup2 when it
+//! is enabled there (so a hybrid host's hugetlb goes to `/sys/fs/cgroup/unified`).
+//!
 //! ```no_run
 //! # fn main() -> Result<(), cgroups::Error> {
 //! let hierarchies = cgroups::Hierarchies::detect()?;
