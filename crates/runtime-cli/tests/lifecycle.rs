@@ -323,10 +323,10 @@ fn pause_freezes_and_resume_thaws() {
     let frozen = read();
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(read(), frozen, "counter advanced while paused");
-    if let Some(freezer) = cgroup_dir_of(c.pid(), "freezer") {
-        if let Ok(s) = fs::read_to_string(freezer.join("freezer.state")) {
-            assert_eq!(s.trim(), "FROZEN");
-        }
+    if let Some(freezer) = cgroup_dir_of(c.pid(), "freezer")
+        && let Ok(s) = fs::read_to_string(freezer.join("freezer.state"))
+    {
+        assert_eq!(s.trim(), "FROZEN");
     }
 
     c.rt(&["resume", &c.id]).ok();
