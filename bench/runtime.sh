@@ -53,6 +53,7 @@ needs_private_ns() {
 # in_ns CMD... - run CMD in the private mount namespace described above.
 in_ns() {
   if needs_private_ns; then
+    # shellcheck disable=SC2016  # $0/$@ belong to the inner bash
     unshare -m --propagation private -- bash -c \
       'mount --bind "$0" /sys/fs/cgroup/unified/cgroup.controllers && exec "$@"' "$empty" "$@"
   else
@@ -82,11 +83,12 @@ hf_args=()
 for i in "${!names[@]}"; do
   name=${names[$i]} bin=${bins[$i]}
   mkdir -p "$work/state-$name"
-  cmd="$bin --root $work/state-$name run --bundle $work/bundle bench-$name"
-  if ! out=$(in_ns $cmd 2>&1); then
-    die "$name failed a smoke run ($cmd): $out"
+  cmd=("$bin" --root "$work/state-$name" run --bundle "$work/bundle" "bench-$name")
+  if ! out=$(in_ns "${cmd[@]}" 2>&1); then
+    die "$name failed a smoke run (${cmd[*]}): $out"
   fi
-  hf_args+=(-n "$name run (/bin/true)" "$cmd")
+  # hyperfine -N splits the command on spaces: paths here have none.
+  hf_args+=(-n "$name run (/bin/true)" "${cmd[*]}")
 done
 
 echo "# $(uname -r), $(nproc) CPUs; runtimes: $(for i in "${!names[@]}"; do printf '%s=%s ' "${names[$i]}" "${bins[$i]}"; done)"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # the arrays are used by the sourcing scripts
 # scripts/lib.sh - shared by scripts/setup.sh and scripts/test.sh (source it).
 # Package lists, an idempotent installer and the cargo lookup.
 
@@ -5,9 +6,10 @@
 BUILD_PACKAGES=(build-essential pkg-config libseccomp-dev ca-certificates git)
 # Tests and benchmarks: reference runtimes and podman, the busybox image,
 # hyperfine, and the tools the scripts call (jq, python3, unshare/findmnt
-# from util-linux, script from bsdutils, pgrep from procps, newuidmap).
+# from util-linux, script from bsdutils, pgrep from procps, newuidmap), and
+# shellcheck for the scripts themselves.
 TEST_PACKAGES=(busybox-static runc crun podman hyperfine iproute2 jq uidmap
-  util-linux bsdutils procps python3 tar)
+  util-linux bsdutils procps python3 tar shellcheck)
 
 # ensure_packages PKG... - apt-get install only what is missing; quick (one
 # dpkg-query, no network) when everything is present.

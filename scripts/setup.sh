@@ -12,7 +12,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PREFIX=${PREFIX:-/usr/local}
 BUNDLES=/var/lib/berth/bundles
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$REPO/scripts/lib.sh"
 
 step() { printf '\n== %s\n' "$*"; }
@@ -64,7 +64,7 @@ main() {
   install_packages
   build
   install_binaries
-  smoke_test_runtime
+  smoke_test_runtime "$PREFIX/bin/berth-runtime"
   # Next: install and start berthd here once it exists.
   step "done: berth-runtime is ready ($PREFIX/bin/berth-runtime)"
 }

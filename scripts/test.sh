@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/test.sh - the whole test suite, as root:
-#   1. test packages present (installs only what is missing),
-#   2. cargo build --workspace, 3. cargo test --workspace (root-only
+#   1. test packages present (installs only what is missing), shellcheck of
+#      the scripts, 2. cargo build --workspace, 3. cargo test --workspace (root-only
 #   integration tests included), 4. tests/podman.sh with the built
 #   berth-runtime, 5. a leak check: no berth mount, cgroup, process or
 #   runtime state left on the host.
@@ -14,10 +14,10 @@
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$REPO/scripts/lib.sh"
 need_root
-cd "$REPO"
+cd "$REPO" || exit 1
 
 passed=0 failed=0
 log=$(mktemp /tmp/berth-testlog.XXXXXX)
@@ -33,6 +33,10 @@ ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 check "packages installed" $?
 
 cargo=$(find_cargo) || exit 1
+
+section "shellcheck"
+shellcheck -x scripts/*.sh tests/*.sh bench/*.sh .ci/run
+check "shellcheck of the scripts" $?
 
 section "cargo build --workspace"
 "$cargo" build --workspace

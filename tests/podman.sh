@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# ok/not_ok never fail, so `test && ok || not_ok` is a safe if/else here.
+# shellcheck disable=SC2015
 # tests/podman.sh [RUNTIME] - podman drives an OCI runtime with runc's CLI.
 #
 # RUNTIME is argument 1, else $BERTH_RUNTIME, else /usr/local/bin/berth-runtime.
@@ -37,9 +39,9 @@ ok() { echo "ok - $1"; passed=$((passed + 1)); }
 not_ok() { echo "FAIL - $1"; [ -n "${2:-}" ] && printf '%s\n' "$2" | sed 's/^/    /'; failed=$((failed + 1)); }
 
 cleanup() {
-  local ids
-  ids=$("${PODMAN[@]}" ps -aq --filter "label=$LABEL" 2>/dev/null)
-  [ -n "$ids" ] && "${PODMAN[@]}" rm -f -t 0 $ids >/dev/null 2>&1
+  local ids=()
+  mapfile -t ids < <("${PODMAN[@]}" ps -aq --filter "label=$LABEL" 2>/dev/null)
+  [ ${#ids[@]} -gt 0 ] && "${PODMAN[@]}" rm -f -t 0 "${ids[@]}" >/dev/null 2>&1
   "${PODMAN[@]}" rmi -f "$IMAGE" >/dev/null 2>&1
   rm -rf "$work"
 }
@@ -61,6 +63,7 @@ out=$("${PODMAN[@]}" "${RUN[@]}" --rm "$IMAGE" echo hi 2>&1)
 
 # 3. -it: podman hands the runtime a console socket; script(1) gives podman
 # a terminal, and the typed line reaches the shell through the pty.
+# shellcheck disable=SC2016  # expanded by the container's shell
 out=$(printf 'echo tty-$((6*7)); tty; exit 5\n' |
   timeout 60 script -qec "${PODMAN[*]} ${RUN[*]} --rm -it $IMAGE sh" /dev/null 2>&1); rc=$?
 if printf '%s' "$out" | tr -d '\r' | grep -qx 'tty-42' &&
