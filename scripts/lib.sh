@@ -5,9 +5,9 @@
 # Build: a C toolchain for the Rust linker, libseccomp for the seccomp crate.
 BUILD_PACKAGES=(build-essential pkg-config libseccomp-dev ca-certificates git)
 # Tests and benchmarks: reference runtimes and podman, the busybox image,
-# hyperfine, and the tools the scripts call (jq, python3, unshare/findmnt
-# from util-linux, script from bsdutils, pgrep from procps, newuidmap), and
-# and the shellcheck linter for these scripts.
+# hyperfine, the tools the scripts call (jq, python3, unshare/findmnt from
+# util-linux, script from bsdutils, pgrep from procps, newuidmap), and the
+# linter that test.sh runs over these scripts.
 TEST_PACKAGES=(busybox-static runc crun podman hyperfine iproute2 jq uidmap
   util-linux bsdutils procps python3 tar shellcheck)
 
