@@ -63,7 +63,7 @@ else
 fi
 
 section "tests/podman.sh"
-runtime=${BERTH_RUNTIME:-$REPO/target/debug/berth-runtime}
+runtime=${BERTH_RUNTIME:-${CARGO_TARGET_DIR:-$REPO/target}/debug/berth-runtime}
 bash "$REPO/tests/podman.sh" "$runtime" 2>&1 | tee "$log"
 podman_status=${PIPESTATUS[0]}
 read -r podman_passed podman_failed < <(awk '/^[0-9]+ passed, [0-9]+ failed$/ {p = $1; f = $3} END {print p + 0, f + 0}' "$log")
