@@ -10,3 +10,6 @@ pub use reference::{
     DEFAULT_DOMAIN, DEFAULT_TAG, LEGACY_DEFAULT_DOMAIN, NAME_TOTAL_LENGTH_MAX,
     OFFICIAL_REPO_PREFIX, Reference, ReferenceError,
 };
+
+/// Docker Engine API models (request and response bodies), from bollard-stubs.
+pub use bollard_stubs::models;
