@@ -43,13 +43,22 @@ impl Root {
     /// in-root. ENOENT if a component is missing, ENOTDIR if one is not a directory.
     pub(crate) fn open_dir(&self, comps: &[OsString]) -> rustix::io::Result<OwnedFd> {
         let path = join(comps);
-        rustix::fs::openat2(
-            &self.fd,
-            path.as_os_str(),
-            DIR_FLAGS,
-            Mode::empty(),
-            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
-        )
+        // openat2(2): with RESOLVE_IN_ROOT the kernel answers EAGAIN when a rename or mount
+        // elsewhere raced the walk, so the lookup cannot be proven safe; retrying is the
+        // documented remedy. ENOSYS (kernels before 5.6) is reported, not worked around.
+        let mut tries = 0;
+        loop {
+            match rustix::fs::openat2(
+                &self.fd,
+                path.as_os_str(),
+                DIR_FLAGS,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            ) {
+                Err(Errno::AGAIN) if tries < 64 => tries += 1,
+                other => return other,
+            }
+        }
     }
 
     /// Like [`Root::open_dir`], but creates missing directories (mode 0755, owned by the
