@@ -166,7 +166,7 @@ mod tests {
         bundle_with(GOOD).unwrap();
         let cases = [
             ("{not json", "config.json"),
-            (&GOOD.replace("\"pid\"", "\"bogus\""), "unknown namespace"),
+            (&GOOD.replace("\"pid\"", "\"bogus\""), "unknown variant `bogus`"),
             (&GOOD.replace("rootfs", "missing"), "does not exist"),
             (
                 &GOOD.replace("\"cwd\":\"/\"", "\"cwd\":\"rel\""),
