@@ -6,9 +6,11 @@
 //! directory with `trusted.overlay.opaque=y` is written, followed by an entry
 //! `<dir>/.wh..wh..opq`. overlayfs's own `trusted.overlay.*` xattrs are never exported.
 //! Entries are written in sorted order, so the same tree gives the same bytes (and DiffID).
+//!
+//! [`diff_trees`] does the same for two full trees (the copy driver), by comparing metadata.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -42,6 +44,26 @@ pub fn diff_overlay_upper(upper: &Path, out: impl Write) -> Result<Digest> {
     Ok(digest)
 }
 
+/// Writes the layer tar of the changes from tree `old` to tree `new` (two full trees, as the
+/// copy snapshot driver keeps them) to `out`; returns its DiffID. Deleted names become
+/// `.wh.` entries; opaque markers are never needed since deletions are listed one by one.
+/// With `old` absent, everything in `new` is an addition.
+pub fn diff_trees(old: Option<&Path>, new: &Path, out: impl Write) -> Result<Digest> {
+    let mut builder = tar::Builder::new(HashingWriter::new(out));
+    builder.follow_symlinks(false);
+    let mut state = DiffWriter {
+        builder,
+        links: HashMap::new(),
+    };
+    state.walk_trees(old, new, Path::new(""))?;
+    let hashing = state
+        .builder
+        .into_inner()
+        .ctx(|| "finish layer tar".into())?;
+    let (digest, _, _) = hashing.finish();
+    Ok(digest)
+}
+
 struct DiffWriter<W: Write> {
     builder: tar::Builder<W>,
     /// First archive path of each multiply-linked inode, for hard link entries.
@@ -49,89 +71,165 @@ struct DiffWriter<W: Write> {
 }
 
 impl<W: Write> DiffWriter<W> {
+    /// Overlay upper walk: everything present is a change; 0/0 devices are whiteouts.
     fn walk(&mut self, dir: &Path, rel: &Path) -> Result<()> {
-        let mut names: Vec<OsString> = fs::read_dir(dir)
-            .ctx(|| format!("read {}", dir.display()))?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<std::io::Result<_>>()
-            .ctx(|| format!("read {}", dir.display()))?;
-        names.sort();
-        for name in names {
+        for name in sorted_names(dir)? {
             let path = dir.join(&name);
             let arch = rel.join(&name);
-            let meta = fs::symlink_metadata(&path).ctx(|| format!("stat {}", path.display()))?;
+            let meta = stat(&path)?;
             let ft = FileType::from_raw_mode(meta.mode());
-            let what = || format!("add {} to layer", path.display());
-
             if ft == FileType::CharacterDevice && meta.rdev() == 0 {
-                let mut marker = OsString::from(WHITEOUT_PREFIX);
-                marker.push(&name);
-                let mut h = header(&meta, EntryType::Regular);
-                h.set_mode(0o644);
-                self.builder
-                    .append_data(&mut h, rel.join(marker), std::io::empty())
-                    .ctx(what)?;
+                self.append_whiteout(rel, &name, &meta)?;
                 continue;
             }
-
-            self.append_xattrs(&path)?;
-            match ft {
-                FileType::Directory => {
-                    let mut h = header(&meta, EntryType::Directory);
-                    self.builder
-                        .append_data(&mut h, &arch, std::io::empty())
-                        .ctx(what)?;
-                    if get_xattr(&path, OVERLAY_OPAQUE_XATTR.as_ref())
-                        .ctx(what)?
-                        .is_some_and(|v| v == b"y")
-                    {
-                        let mut h = header(&meta, EntryType::Regular);
-                        h.set_mode(0o644);
-                        self.builder
-                            .append_data(&mut h, arch.join(OPAQUE_MARKER), std::io::empty())
-                            .ctx(what)?;
-                    }
-                    self.walk(&path, &arch)?;
-                }
-                FileType::RegularFile => {
-                    if meta.nlink() > 1 {
-                        let key = (meta.dev(), meta.ino());
-                        if let Some(first) = self.links.get(&key) {
-                            let mut h = header(&meta, EntryType::Link);
-                            let first = first.clone();
-                            self.builder.append_link(&mut h, &arch, &first).ctx(what)?;
-                            continue;
-                        }
-                        self.links.insert(key, arch.clone());
-                    }
+            self.append_entry(&path, &arch, &meta)?;
+            if ft == FileType::Directory {
+                if get_xattr(&path, OVERLAY_OPAQUE_XATTR.as_ref())
+                    .ctx(|| format!("read xattrs of {}", path.display()))?
+                    .is_some_and(|v| v == b"y")
+                {
                     let mut h = header(&meta, EntryType::Regular);
-                    h.set_size(meta.len());
-                    let file = fs::File::open(&path).ctx(what)?;
-                    self.builder.append_data(&mut h, &arch, file).ctx(what)?;
-                }
-                FileType::Symlink => {
-                    let target = fs::read_link(&path).ctx(what)?;
-                    let mut h = header(&meta, EntryType::Symlink);
-                    self.builder.append_link(&mut h, &arch, &target).ctx(what)?;
-                }
-                FileType::CharacterDevice | FileType::BlockDevice | FileType::Fifo => {
-                    let kind = match ft {
-                        FileType::CharacterDevice => EntryType::Char,
-                        FileType::BlockDevice => EntryType::Block,
-                        _ => EntryType::Fifo,
-                    };
-                    let mut h = header(&meta, kind);
-                    if kind != EntryType::Fifo {
-                        let dev = meta.rdev();
-                        h.set_device_major(rustix::fs::major(dev)).ctx(what)?;
-                        h.set_device_minor(rustix::fs::minor(dev)).ctx(what)?;
-                    }
+                    h.set_mode(0o644);
                     self.builder
-                        .append_data(&mut h, &arch, std::io::empty())
-                        .ctx(what)?;
+                        .append_data(&mut h, arch.join(OPAQUE_MARKER), std::io::empty())
+                        .ctx(|| format!("add {} to layer", path.display()))?;
                 }
-                // Sockets cannot be carried by tar and are not part of images.
-                _ => {}
+                self.walk(&path, &arch)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Tree comparison walk (Docker's `ChangesDirs`): `new` is compared with `old` (absent
+    /// when the whole directory is new). Names only in `old` become whiteouts, names only in
+    /// `new` or changed become entries; unchanged directories are descended into without an
+    /// entry of their own.
+    fn walk_trees(&mut self, old: Option<&Path>, new: &Path, rel: &Path) -> Result<()> {
+        let new_names = sorted_names(new)?;
+        let old_names = match old {
+            Some(old) => sorted_names(old)?,
+            None => Vec::new(),
+        };
+        let mut all: Vec<(&OsString, bool)> = new_names.iter().map(|n| (n, true)).collect();
+        all.extend(
+            old_names
+                .iter()
+                .filter(|n| new_names.binary_search(n).is_err())
+                .map(|n| (n, false)),
+        );
+        all.sort();
+        let new_meta = stat(new)?;
+        for (name, in_new) in all {
+            let arch = rel.join(name);
+            if !in_new {
+                self.append_whiteout(rel, name, &new_meta)?;
+                continue;
+            }
+            let path = new.join(name);
+            let meta = stat(&path)?;
+            let is_dir = meta.file_type().is_dir();
+            let old_path = old.map(|o| o.join(name));
+            let old_meta = match &old_path {
+                Some(p) => match fs::symlink_metadata(p) {
+                    Ok(m) => Some(m),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(e) => return Err(ContentError::io(format!("stat {}", p.display()), e)),
+                },
+                None => None,
+            };
+            let changed = match (&old_meta, &old_path) {
+                (Some(om), Some(op)) => differs(op, om, &path, &meta)?,
+                _ => true,
+            };
+            if changed {
+                self.append_entry(&path, &arch, &meta)?;
+            }
+            if is_dir {
+                let old_dir = old_path
+                    .as_deref()
+                    .filter(|_| old_meta.as_ref().is_some_and(|m| m.file_type().is_dir()));
+                self.walk_trees(old_dir, &path, &arch)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An empty `.wh.<name>` entry in directory `rel`.
+    fn append_whiteout(&mut self, rel: &Path, name: &OsStr, meta: &fs::Metadata) -> Result<()> {
+        let mut marker = OsString::from(WHITEOUT_PREFIX);
+        marker.push(name);
+        let mut h = header(meta, EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        self.builder
+            .append_data(&mut h, rel.join(&marker), std::io::empty())
+            .ctx(|| format!("add whiteout of {} to layer", rel.join(name).display()))
+    }
+
+    /// One entry (not a whiteout) with its xattrs; directories are not descended into.
+    fn append_entry(&mut self, path: &Path, arch: &Path, meta: &fs::Metadata) -> Result<()> {
+        let what = || format!("add {} to layer", path.display());
+        let ft = FileType::from_raw_mode(meta.mode());
+        // Sockets cannot be carried by tar and are not part of images. Checked before the
+        // xattrs are written, as a PAX header applies to whatever entry follows it.
+        if !matches!(
+            ft,
+            FileType::Directory
+                | FileType::RegularFile
+                | FileType::Symlink
+                | FileType::CharacterDevice
+                | FileType::BlockDevice
+                | FileType::Fifo
+        ) {
+            return Ok(());
+        }
+        self.append_xattrs(path)?;
+        match ft {
+            FileType::Directory => {
+                let mut h = header(meta, EntryType::Directory);
+                self.builder
+                    .append_data(&mut h, arch, std::io::empty())
+                    .ctx(what)?;
+            }
+            FileType::RegularFile => {
+                if meta.nlink() > 1 {
+                    let key = (meta.dev(), meta.ino());
+                    if let Some(first) = self.links.get(&key) {
+                        let mut h = header(meta, EntryType::Link);
+                        let first = first.clone();
+                        self.builder.append_link(&mut h, arch, &first).ctx(what)?;
+                        return Ok(());
+                    }
+                    self.links.insert(key, arch.to_path_buf());
+                }
+                let mut h = header(meta, EntryType::Regular);
+                h.set_size(meta.len());
+                let file = fs::File::open(path).ctx(what)?;
+                // A file that changes size while being read would corrupt the archive; the
+                // tar writer fails rather than pad, and the caller sees an error.
+                self.builder.append_data(&mut h, arch, file).ctx(what)?;
+            }
+            FileType::Symlink => {
+                let target = fs::read_link(path).ctx(what)?;
+                let mut h = header(meta, EntryType::Symlink);
+                self.builder.append_link(&mut h, arch, &target).ctx(what)?;
+            }
+            _ => {
+                let kind = match ft {
+                    FileType::CharacterDevice => EntryType::Char,
+                    FileType::BlockDevice => EntryType::Block,
+                    _ => EntryType::Fifo,
+                };
+                let mut h = header(meta, kind);
+                if kind != EntryType::Fifo {
+                    let dev = meta.rdev();
+                    h.set_device_major(rustix::fs::major(dev)).ctx(what)?;
+                    h.set_device_minor(rustix::fs::minor(dev)).ctx(what)?;
+                }
+                self.builder
+                    .append_data(&mut h, arch, std::io::empty())
+                    .ctx(what)?;
             }
         }
         Ok(())
@@ -141,29 +239,81 @@ impl<W: Write> DiffWriter<W> {
     fn append_xattrs(&mut self, path: &Path) -> Result<()> {
         let what = || format!("read xattrs of {}", path.display());
         let mut records: Vec<(String, Vec<u8>)> = Vec::new();
-        for name in list_xattrs(path).ctx(what)? {
-            let bytes = name.as_bytes();
-            if bytes.starts_with(b"trusted.overlay.") {
-                continue;
-            }
-            let Ok(name_str) = std::str::from_utf8(bytes) else {
+        for (name, value) in exported_xattrs(path)? {
+            let Some(name) = name.to_str() else {
                 return Err(ContentError::io(
                     what(),
                     std::io::Error::new(std::io::ErrorKind::InvalidData, "xattr name not utf-8"),
                 ));
             };
-            if let Some(value) = get_xattr(path, &name).ctx(what)? {
-                records.push((format!("SCHILY.xattr.{name_str}"), value));
-            }
+            records.push((format!("SCHILY.xattr.{name}"), value));
         }
         if records.is_empty() {
             return Ok(());
         }
-        records.sort();
         self.builder
             .append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
             .ctx(what)
     }
+}
+
+fn sorted_names(dir: &Path) -> Result<Vec<OsString>> {
+    let mut names: Vec<OsString> = fs::read_dir(dir)
+        .ctx(|| format!("read {}", dir.display()))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<std::io::Result<_>>()
+        .ctx(|| format!("read {}", dir.display()))?;
+    names.sort();
+    Ok(names)
+}
+
+fn stat(path: &Path) -> Result<fs::Metadata> {
+    fs::symlink_metadata(path).ctx(|| format!("stat {}", path.display()))
+}
+
+/// Whether `new` differs from `old` the way Docker's change detection sees it (moby
+/// pkg/archive changes.go): type, mode, owner, device number, size (not for directories),
+/// mtime to the nanosecond, symlink target, and xattrs.
+fn differs(
+    old_path: &Path,
+    old: &fs::Metadata,
+    new_path: &Path,
+    new: &fs::Metadata,
+) -> Result<bool> {
+    let is_dir = new.file_type().is_dir();
+    if old.mode() != new.mode()
+        || old.uid() != new.uid()
+        || old.gid() != new.gid()
+        || old.rdev() != new.rdev()
+        || (!is_dir && old.len() != new.len())
+        || old.mtime() != new.mtime()
+        || old.mtime_nsec() != new.mtime_nsec()
+    {
+        return Ok(true);
+    }
+    if new.file_type().is_symlink()
+        && fs::read_link(old_path).ctx(|| format!("read {}", old_path.display()))?
+            != fs::read_link(new_path).ctx(|| format!("read {}", new_path.display()))?
+    {
+        return Ok(true);
+    }
+    Ok(exported_xattrs(old_path)? != exported_xattrs(new_path)?)
+}
+
+/// The xattrs of `path` that go into a layer, sorted by name.
+fn exported_xattrs(path: &Path) -> Result<Vec<(OsString, Vec<u8>)>> {
+    let what = || format!("read xattrs of {}", path.display());
+    let mut out = Vec::new();
+    for name in list_xattrs(path).ctx(what)? {
+        if name.as_bytes().starts_with(b"trusted.overlay.") {
+            continue;
+        }
+        if let Some(value) = get_xattr(path, &name).ctx(what)? {
+            out.push((name, value));
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// A GNU header with the owner, mode and mtime of `meta`.

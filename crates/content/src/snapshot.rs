@@ -50,6 +50,7 @@ use crate::apply::{ApplyOptions, ApplyStats, WhiteoutMode, apply_layer_with};
 use crate::blob_store::sync_dir;
 use crate::chain_id::next_chain_id;
 use crate::copy::copy_tree;
+use crate::diff::{diff_overlay_upper, diff_trees};
 use crate::error::{ContentError, IoContext, Result};
 
 /// How snapshots are stored and assembled.
@@ -383,6 +384,67 @@ impl SnapshotStore {
     /// The tree of committed snapshot `chain_id` (overlay: that layer's own changes only).
     pub fn committed_fs(&self, chain_id: &Digest) -> Result<PathBuf> {
         Ok(self.committed_dir(chain_id)?.join("fs"))
+    }
+
+    /// Writes the changes made in active snapshot `key` as a layer tar to `out` and returns
+    /// its DiffID. The caller must have unmounted it, or at least stopped writing to it.
+    pub fn diff_active(&self, key: &str, out: impl std::io::Write) -> Result<Digest> {
+        let link = self.active_dir(key)?;
+        let fs_dir = link.join("fs");
+        match self.driver {
+            SnapshotDriver::Overlay => diff_overlay_upper(&fs_dir, out),
+            SnapshotDriver::Copy => {
+                let parent_fs = read_parent(&link)?
+                    .map(|p| self.committed_fs(&p))
+                    .transpose()?;
+                diff_trees(parent_fs.as_deref(), &fs_dir, out)
+            }
+        }
+    }
+
+    /// Turns active snapshot `key` into a committed one (containerd's `Commit`), keyed by
+    /// the ChainID of its parent and the DiffID of its changes, which is returned. The
+    /// active key is gone afterwards.
+    ///
+    /// `diff_id` is the DiffID [`SnapshotStore::diff_active`] returned for this key with no
+    /// write since; when `None` it is computed (one more read of the changes). The caller
+    /// must have unmounted the snapshot. If that ChainID is already committed, the active
+    /// snapshot is simply removed.
+    pub fn commit_active(&self, key: &str, diff_id: Option<&Digest>) -> Result<Digest> {
+        let link = self.active_dir(key)?;
+        let parent = read_parent(&link)?;
+        let diff_id = match diff_id {
+            Some(d) => d.clone(),
+            None => self.diff_active(key, io::sink())?,
+        };
+        let chain = next_chain_id(parent.as_ref(), &diff_id);
+        let dir = self.snapshot_dir_of(&link)?;
+        let committed = self.committed_link(&chain)?;
+        if committed.symlink_metadata().is_ok() {
+            self.remove_active(key)?;
+            return Ok(chain);
+        }
+        // The overlay work dir is scratch space of a mounted overlay only.
+        remove_tree(&dir.join("work"))?;
+        let id = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        // Unlink the active key first: a crash in between leaves an unlinked directory that
+        // `open` removes, never one directory reachable under two keys.
+        fs::remove_file(&link).ctx(|| format!("remove {}", link.display()))?;
+        sync_dir(&self.root.join("active"))?;
+        match std::os::unix::fs::symlink(format!("../snapshots/{id}"), &committed) {
+            Ok(()) => sync_dir(&self.root.join("committed"))?,
+            // Committed meanwhile by someone else: ours is redundant.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => remove_tree(&dir)?,
+            Err(e) => {
+                let err = ContentError::io(format!("link {}", committed.display()), e);
+                return Err(self.discard(&dir, err));
+            }
+        }
+        Ok(chain)
     }
 
     /// Removes active snapshot `key`. The caller must have unmounted it.

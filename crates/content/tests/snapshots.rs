@@ -330,3 +330,111 @@ fn tar_names(bytes: &[u8]) -> Vec<String> {
         })
         .collect()
 }
+
+/// What layer1 + layer2 + (write new-file, delete bin/sh) shows.
+fn expected_after_changes() -> BTreeMap<String, String> {
+    let mut want = expected_view();
+    want.remove("bin/sh");
+    want.insert("new-file".into(), "file:new".into());
+    want
+}
+
+#[test]
+fn overlay_commit_active_becomes_a_lower_layer() {
+    if !is_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = SnapshotStore::open(dir.path().join("snapshots"), SnapshotDriver::Overlay).unwrap();
+    let (c1, _) = store.commit_layer(None, None, &layer1()[..]).unwrap();
+    let (c2, _) = store.commit_layer(Some(&c1), None, &layer2()[..]).unwrap();
+    let mounts = store.prepare_active("work", Some(&c2)).unwrap();
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    with_mounted(&mounts, &mnt, || {
+        fs::write(mnt.join("new-file"), b"new").unwrap();
+        fs::remove_file(mnt.join("bin/sh")).unwrap();
+    });
+    let mut layer = Vec::new();
+    let diff_id = store.diff_active("work", &mut layer).unwrap();
+    // Computing it again inside commit gives the same DiffID.
+    let mut again = Vec::new();
+    assert_eq!(store.diff_active("work", &mut again).unwrap(), diff_id);
+    let chain = store.commit_active("work", None).unwrap();
+    assert_eq!(chain, content::next_chain_id(Some(&c2), &diff_id));
+    assert!(store.list_active().unwrap().is_empty());
+    assert!(store.has_committed(&chain).unwrap());
+
+    let mounts = store.prepare_active("reader", Some(&chain)).unwrap();
+    let lower = mounts[0]
+        .options
+        .iter()
+        .find_map(|o| o.strip_prefix("lowerdir="))
+        .unwrap();
+    assert_eq!(lower.split(':').count(), 3);
+    let merged = with_mounted(&mounts, &mnt, || view(&mnt));
+    assert_eq!(merged, expected_after_changes());
+
+    // The exported layer, applied as a pulled layer, yields the same ChainID's content.
+    let other = SnapshotStore::open(dir.path().join("other"), SnapshotDriver::Copy).unwrap();
+    let (o1, _) = other.commit_layer(None, None, &layer1()[..]).unwrap();
+    let (o2, _) = other.commit_layer(Some(&o1), None, &layer2()[..]).unwrap();
+    let (o3, _) = other
+        .commit_layer(Some(&o2), Some(&diff_id), &layer[..])
+        .unwrap();
+    assert_eq!(o3, chain);
+    assert_eq!(
+        view(&other.committed_fs(&o3).unwrap()),
+        expected_after_changes()
+    );
+    store.remove_active("reader").unwrap();
+}
+
+#[test]
+fn copy_driver_diff_lists_only_changes() {
+    if !is_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = SnapshotStore::open(dir.path().join("snapshots"), SnapshotDriver::Copy).unwrap();
+    let (c1, _) = store.commit_layer(None, None, &layer1()[..]).unwrap();
+    let (c2, _) = store.commit_layer(Some(&c1), None, &layer2()[..]).unwrap();
+    store.prepare_active("work", Some(&c2)).unwrap();
+    let active = store.active_fs("work").unwrap();
+    fs::write(active.join("new-file"), b"new").unwrap();
+    fs::remove_file(active.join("bin/sh")).unwrap();
+
+    let mut layer = Vec::new();
+    let diff_id = store.diff_active("work", &mut layer).unwrap();
+    assert_eq!(diff_id, sha256_digest(&layer));
+    let names = tar_names(&layer);
+    assert!(names.contains(&"new-file".to_owned()), "{names:?}");
+    assert!(names.contains(&"bin/.wh.sh".to_owned()), "{names:?}");
+    for unchanged in ["etc/a", "c", "dir/z", "etc"] {
+        assert!(
+            !names.contains(&unchanged.to_owned()),
+            "{unchanged} in {names:?}"
+        );
+    }
+
+    let chain = store.commit_active("work", Some(&diff_id)).unwrap();
+    assert_eq!(chain, content::next_chain_id(Some(&c2), &diff_id));
+    assert_eq!(
+        view(&store.committed_fs(&chain).unwrap()),
+        expected_after_changes()
+    );
+
+    // Applying the diff on the parent reproduces the committed tree.
+    let (c3, _) = {
+        let other = SnapshotStore::open(dir.path().join("other"), SnapshotDriver::Copy).unwrap();
+        let (o1, _) = other.commit_layer(None, None, &layer1()[..]).unwrap();
+        let (o2, _) = other.commit_layer(Some(&o1), None, &layer2()[..]).unwrap();
+        let r = other.commit_layer(Some(&o2), None, &layer[..]).unwrap();
+        assert_eq!(
+            view(&other.committed_fs(&r.0).unwrap()),
+            expected_after_changes()
+        );
+        r
+    };
+    assert_eq!(c3, chain);
+}
