@@ -13,6 +13,10 @@
 //!   this layer did not itself create (what Docker's `vfs` driver and containerd's `native`
 //!   snapshotter do).
 //!
+//! In both modes a whiteout hides only what lower layers put there (layer.md: "Whiteout files
+//! MUST only apply to resources in lower/parent layers"): an entry of the same layer under the
+//! whited-out name stays, and a directory deleted and recreated in one layer becomes opaque.
+//!
 //! Containment: entry names are cleaned lexically like Go's `filepath.Clean`; an absolute
 //! name is taken relative to the target (as Docker does), a relative name that climbs out
 //! with `..` is refused, and all file system work goes through [`crate::beneath`], which never
@@ -105,6 +109,8 @@ pub fn apply_layer_with(
         root,
         options,
         unpacked: HashSet::new(),
+        parents: HashSet::new(),
+        whited_out: HashSet::new(),
         dir_times: Vec::new(),
         entries: 0,
         content_bytes: 0,
@@ -241,6 +247,11 @@ struct Applier<'o> {
     options: &'o ApplyOptions,
     /// Paths this layer created, so an opaque marker in Delete mode spares them.
     unpacked: HashSet<Vec<OsString>>,
+    /// Directories above the entries of this layer (its implicit parents).
+    parents: HashSet<Vec<OsString>>,
+    /// Overlay whiteouts this layer wrote, so a directory of the same name that follows in
+    /// the same layer is made opaque instead of merging with the lower one.
+    whited_out: HashSet<Vec<OsString>>,
     /// Directory mtimes, restored at the end since later entries change them.
     dir_times: Vec<(Vec<OsString>, Timespec)>,
     entries: u64,
@@ -310,6 +321,10 @@ impl Applier<'_> {
                 )
                 .ctx(what)?;
                 self.set_meta_fd(&dir, &meta, &name_for_errors)?;
+                if self.whited_out.contains(&comps) {
+                    rustix::fs::fsetxattr(&dir, OVERLAY_OPAQUE_XATTR, b"y", XattrFlags::empty())
+                        .ctx(what)?;
+                }
                 self.dir_times.push((comps.clone(), meta.mtime));
             }
             EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
@@ -423,6 +438,12 @@ impl Applier<'_> {
                 )));
             }
         }
+        for i in (1..comps.len()).rev() {
+            if !self.parents.insert(comps[..i].to_vec()) {
+                // Its own parents were inserted with it.
+                break;
+            }
+        }
         self.unpacked.insert(comps);
         Ok(())
     }
@@ -432,28 +453,7 @@ impl Applier<'_> {
         let marker = marker.as_bytes();
         let what = || format!("apply whiteout {entry:?}");
         if marker == OPAQUE_MARKER.as_bytes() {
-            match self.options.whiteouts {
-                WhiteoutMode::Overlay => {
-                    let dir = self.root.mkdir_all(dir_comps).ctx(what)?;
-                    rustix::fs::fsetxattr(&dir, OVERLAY_OPAQUE_XATTR, b"y", XattrFlags::empty())
-                        .ctx(what)?;
-                }
-                WhiteoutMode::Delete => {
-                    let dir = match self.root.open_dir(dir_comps) {
-                        Ok(fd) => fd,
-                        Err(Errno::NOENT) => return Ok(()),
-                        Err(e) => return Err(e).ctx(what),
-                    };
-                    for child in beneath::list_dir(dir.as_fd()).ctx(what)? {
-                        let mut path = dir_comps.to_vec();
-                        path.push(child.clone());
-                        if !self.unpacked.contains(&path) {
-                            remove_all_at(dir.as_fd(), &child).ctx(what)?;
-                        }
-                    }
-                }
-            }
-            return Ok(());
+            return self.make_opaque(dir_comps, entry);
         }
         if marker.starts_with(WHITEOUT_META_PREFIX.as_bytes()) {
             // Other `.wh..wh.` names are aufs bookkeeping (`.wh..wh.plnk`, `.wh..wh.aufs`):
@@ -467,6 +467,17 @@ impl Applier<'_> {
             )));
         }
         let hidden = OsStr::from_bytes(hidden);
+        let mut hidden_comps = dir_comps.to_vec();
+        hidden_comps.push(hidden.to_os_string());
+        // OCI layer.md: a whiteout applies only to lower layers; what this layer itself put
+        // under that name stays. For a directory that means: hide the lower one's contents.
+        if self.unpacked.contains(&hidden_comps) || self.parents.contains(&hidden_comps) {
+            let dir = self.root.open_dir(dir_comps).ctx(what)?;
+            if file_type_at(dir.as_fd(), hidden).ctx(what)? == Some(FileType::Directory) {
+                return self.make_opaque(&hidden_comps, entry);
+            }
+            return Ok(());
+        }
         match self.options.whiteouts {
             WhiteoutMode::Overlay => {
                 let dir = self.root.mkdir_all(dir_comps).ctx(what)?;
@@ -491,6 +502,7 @@ impl Applier<'_> {
                     )
                     .ctx(what)?;
                 }
+                self.whited_out.insert(hidden_comps);
             }
             WhiteoutMode::Delete => match self.root.open_dir(dir_comps) {
                 Ok(dir) => match remove_all_at(dir.as_fd(), hidden) {
@@ -500,6 +512,41 @@ impl Applier<'_> {
                 Err(Errno::NOENT) => {}
                 Err(e) => return Err(e).ctx(what),
             },
+        }
+        Ok(())
+    }
+
+    /// Makes the directory at `dir_comps` hide the lower layers' contents: the overlay
+    /// opaque xattr, or (Delete mode) removal of every child this layer did not create.
+    fn make_opaque(&mut self, dir_comps: &[OsString], entry: &str) -> Result<()> {
+        let what = || format!("apply opaque whiteout {entry:?}");
+        match self.options.whiteouts {
+            WhiteoutMode::Overlay => {
+                let dir = self.root.mkdir_all(dir_comps).ctx(what)?;
+                rustix::fs::fsetxattr(&dir, OVERLAY_OPAQUE_XATTR, b"y", XattrFlags::empty())
+                    .ctx(what)?;
+            }
+            WhiteoutMode::Delete => {
+                let dir = match self.root.open_dir(dir_comps) {
+                    Ok(fd) => fd,
+                    Err(Errno::NOENT) => return Ok(()),
+                    Err(e) => return Err(e).ctx(what),
+                };
+                // Everything below that this layer did not write goes; directories this
+                // layer wrote or wrote into are cleaned the same way, recursively.
+                for child in beneath::list_dir(dir.as_fd()).ctx(what)? {
+                    let mut path = dir_comps.to_vec();
+                    path.push(child.clone());
+                    let ours = self.unpacked.contains(&path) || self.parents.contains(&path);
+                    if !ours {
+                        remove_all_at(dir.as_fd(), &child).ctx(what)?;
+                    } else if file_type_at(dir.as_fd(), &child).ctx(what)?
+                        == Some(FileType::Directory)
+                    {
+                        self.make_opaque(&path, entry)?;
+                    }
+                }
+            }
         }
         Ok(())
     }

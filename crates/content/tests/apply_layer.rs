@@ -497,3 +497,62 @@ fn unsupported_compression_is_reported() {
     let err = apply_layer(dir.path(), &b"BZh91AY&SY"[..]).unwrap_err();
     assert_eq!(err.kind(), types::ErrorKind::Unsupported);
 }
+
+#[test]
+fn whiteouts_never_hide_entries_of_their_own_layer_overlay() {
+    if !is_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = TarBuilder::new();
+    // Deleted and recreated as a directory: must hide the lower one (opaque).
+    t.raw_file(b".wh.re", b"");
+    t.dir("re", 0o755, 0, 0);
+    t.raw_file(b"re/new", b"n");
+    // Written, then whited out in the same layer: the layer's own content stays.
+    t.raw_file(b"own/x", b"x");
+    t.raw_file(b".wh.own", b"");
+    t.raw_file(b"file", b"f");
+    t.raw_file(b".wh.file", b"");
+    apply_layer(dir.path(), &t.finish()[..]).unwrap();
+    let opaque = |p: &str| xattr_get(&dir.path().join(p), "trusted.overlay.opaque");
+    assert!(dir.path().join("re").is_dir());
+    assert_eq!(opaque("re").as_deref(), Some(&b"y"[..]));
+    assert!(dir.path().join("re/new").exists());
+    assert_eq!(fs::read(dir.path().join("own/x")).unwrap(), b"x");
+    assert_eq!(opaque("own").as_deref(), Some(&b"y"[..]));
+    assert_eq!(fs::read(dir.path().join("file")).unwrap(), b"f");
+}
+
+#[test]
+fn whiteouts_never_hide_entries_of_their_own_layer_delete() {
+    if !is_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let options = ApplyOptions {
+        whiteouts: WhiteoutMode::Delete,
+        ..ApplyOptions::default()
+    };
+    let mut base = TarBuilder::new();
+    base.raw_file(b"re/old", b"o");
+    base.raw_file(b"d/sub/old", b"o");
+    base.raw_file(b"d/gone", b"o");
+    base.raw_file(b"own/old", b"o");
+    apply_layer_with(dir.path(), &base.finish()[..], &options).unwrap();
+
+    let mut t = TarBuilder::new();
+    t.raw_file(b".wh.re", b"");
+    t.raw_file(b"re/new", b"n");
+    // Opaque marker after this layer's own entries: only lower content goes, recursively.
+    t.raw_file(b"d/sub/new", b"n");
+    t.raw_file(b"d/.wh..wh..opq", b"");
+    t.raw_file(b"own/x", b"x");
+    t.raw_file(b".wh.own", b"");
+    apply_layer_with(dir.path(), &t.finish()[..], &options).unwrap();
+
+    let exists = |p: &str| dir.path().join(p).exists();
+    assert!(exists("re/new") && !exists("re/old"));
+    assert!(exists("d/sub/new") && !exists("d/sub/old") && !exists("d/gone"));
+    assert!(exists("own/x") && !exists("own/old"));
+}
