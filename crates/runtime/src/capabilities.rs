@@ -71,7 +71,7 @@ pub fn apply(caps: &LinuxCapabilities) -> Result<()> {
     if let Err(err) = prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as _, 0) {
         if err.raw_os_error() == Some(libc::EINVAL) {
             if ambient != 0 {
-                tracing::warn!("kernel has no ambient capabilities, ignoring the ambient set");
+                tracing::debug!("kernel has no ambient capabilities, ignoring the ambient set");
             }
             return Ok(());
         }
@@ -81,7 +81,7 @@ pub fn apply(caps: &LinuxCapabilities) -> Result<()> {
     for index in indexes(ambient) {
         let bit = 1u64 << index;
         if permitted & inheritable & bit == 0 {
-            tracing::warn!(
+            tracing::debug!(
                 capability = %cap_name(index),
                 "ambient capability is not both permitted and inheritable, not raising it"
             );
