@@ -1,0 +1,327 @@
+//! The command line: clap definitions, host selection, dispatch and docker-style error output.
+
+use clap::{Parser, Subcommand};
+use client::Client;
+
+use crate::{container, image, run, system};
+
+/// Exit status and message of a failed command, printed on stderr by [`main`].
+#[derive(Debug)]
+pub struct Failure {
+    /// Process exit status.
+    pub status: i32,
+    /// Message (empty: nothing to print, the command already reported).
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with status 1.
+    pub fn new(message: impl Into<String>) -> Self {
+        Failure {
+            status: 1,
+            message: message.into(),
+        }
+    }
+
+    /// The same failure with another exit status.
+    pub fn with_status(mut self, status: i32) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// A silent failure (messages already printed).
+    pub fn silent(status: i32) -> Self {
+        Failure {
+            status,
+            message: String::new(),
+        }
+    }
+}
+
+impl From<client::Error> for Failure {
+    fn from(e: client::Error) -> Self {
+        Failure::new(describe(&e))
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::new(e.to_string())
+    }
+}
+
+impl From<crate::template::TemplateError> for Failure {
+    fn from(e: crate::template::TemplateError) -> Self {
+        Failure::new(e.to_string())
+    }
+}
+
+/// How docker words client errors: daemon answers are prefixed with "Error response from
+/// daemon:", unreachable sockets get the "Cannot connect" hint.
+pub fn describe(e: &client::Error) -> String {
+    match e {
+        client::Error::Daemon { message, .. } => format!("Error response from daemon: {message}"),
+        client::Error::Connect { host, source } => format!(
+            "Cannot connect to the berth daemon at {host}. Is the daemon running? ({source})"
+        ),
+        other => format!("error during connect: {other}"),
+    }
+}
+
+/// Result of a command: the exit status on success.
+pub type CmdResult = Result<i32, Failure>;
+
+/// berth: a Docker-compatible command line for the berthd daemon.
+#[derive(Debug, Parser)]
+#[command(name = "berth", version, about, disable_help_subcommand = true)]
+pub struct Cli {
+    /// Daemon socket to connect to (unix:///path or tcp://host:port).
+    #[arg(short = 'H', long = "host", global = true)]
+    pub host: Option<String>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// All commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and run a new container from an image
+    Run(run::RunArgs),
+    /// Create a new container
+    Create(run::CreateArgs),
+    /// Start one or more stopped containers
+    Start(container::StartArgs),
+    /// Stop one or more running containers
+    Stop(container::StopArgs),
+    /// Restart one or more containers
+    Restart(container::StopArgs),
+    /// Kill one or more running containers
+    Kill(container::KillArgs),
+    /// Remove one or more containers
+    Rm(container::RmArgs),
+    /// List containers
+    Ps(container::PsArgs),
+    /// Fetch the logs of a container
+    Logs(container::LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(container::WaitArgs),
+    /// Return low-level information on containers or images
+    Inspect(container::InspectArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// List images
+    Images(image::ImagesArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Remove one or more images
+    Rmi(image::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(image::TagArgs),
+    /// Show the history of an image
+    History(image::HistoryArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(image::ImportArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(image::LoadArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(image::SaveArgs),
+    /// Get real time events from the server
+    Events(system::EventsArgs),
+    /// Display system-wide information
+    Info(system::FormatArgs),
+    /// Show the berth version information
+    Version(system::FormatArgs),
+}
+
+/// `berth container ...`
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Create and run a new container from an image
+    Run(run::RunArgs),
+    /// Create a new container
+    Create(run::CreateArgs),
+    /// Start one or more stopped containers
+    Start(container::StartArgs),
+    /// Stop one or more running containers
+    Stop(container::StopArgs),
+    /// Restart one or more containers
+    Restart(container::StopArgs),
+    /// Kill one or more running containers
+    Kill(container::KillArgs),
+    /// Remove one or more containers
+    Rm(container::RmArgs),
+    /// List containers
+    #[command(alias = "ps", alias = "list")]
+    Ls(container::PsArgs),
+    /// Fetch the logs of a container
+    Logs(container::LogsArgs),
+    /// Block until one or more containers stop
+    Wait(container::WaitArgs),
+    /// Display detailed information on one or more containers
+    Inspect(container::InspectArgs),
+    /// Remove all stopped containers
+    Prune(container::PruneArgs),
+}
+
+/// `berth image ...`
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List images
+    #[command(alias = "list")]
+    Ls(image::ImagesArgs),
+    /// Display detailed information on one or more images
+    Inspect(container::InspectArgs),
+    /// Remove one or more images
+    Rm(image::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(image::TagArgs),
+    /// Show the history of an image
+    History(image::HistoryArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(image::ImportArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(image::LoadArgs),
+    /// Save one or more images to a tar archive
+    Save(image::SaveArgs),
+    /// Remove unused images
+    Prune(image::PruneArgs),
+}
+
+/// The daemon address: `-H`, then `BERTH_HOST`, then `DOCKER_HOST`, then the default socket.
+pub fn select_host(flag: Option<&str>) -> String {
+    flag.map(str::to_string)
+        .or_else(|| std::env::var("BERTH_HOST").ok().filter(|s| !s.is_empty()))
+        .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| client::DEFAULT_HOST.to_string())
+}
+
+/// A client with the API version agreed with the daemon (`DOCKER_API_VERSION` pins it).
+pub async fn connect(host: &str) -> Result<Client, Failure> {
+    let mut c = Client::new(host)?;
+    if let Ok(v) = std::env::var("DOCKER_API_VERSION")
+        && !v.is_empty()
+    {
+        c.set_api_version(&v);
+        return Ok(c);
+    }
+    c.negotiate().await?;
+    Ok(c)
+}
+
+/// Parses the arguments, runs the command and returns the exit status.
+pub async fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 125 } else { 0 };
+            let _ = e.print();
+            // docker exits 125 on flag errors of run/create and 1 elsewhere; clap errors are
+            // mostly flag errors.
+            return if code == 0 { 0 } else { 1 };
+        }
+    };
+    let host = select_host(cli.host.as_deref());
+    let result = dispatch(&host, cli.command).await;
+    match result {
+        Ok(code) => code,
+        Err(f) => {
+            if !f.message.is_empty() {
+                eprintln!("{}", f.message);
+            }
+            f.status
+        }
+    }
+}
+
+async fn dispatch(host: &str, command: Command) -> CmdResult {
+    let c = || connect(host);
+    match command {
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => run::run(host, a).await,
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => {
+            run::create(host, a).await
+        }
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => {
+            container::start(&c().await?, a).await
+        }
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => {
+            container::stop(&c().await?, a, false).await
+        }
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+            container::stop(&c().await?, a, true).await
+        }
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => {
+            container::kill(&c().await?, a).await
+        }
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => {
+            container::rm(&c().await?, a).await
+        }
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => {
+            container::ps(&c().await?, a).await
+        }
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => {
+            container::logs(&c().await?, a).await
+        }
+        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => {
+            container::wait(&c().await?, a).await
+        }
+        Command::Inspect(a) => container::inspect(&c().await?, a, None).await,
+        Command::Container(ContainerCommand::Inspect(a)) => {
+            container::inspect(&c().await?, a, Some("container")).await
+        }
+        Command::Container(ContainerCommand::Prune(a)) => container::prune(&c().await?, a).await,
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => {
+            image::images(&c().await?, a).await
+        }
+        Command::Image(ImageCommand::Inspect(a)) => {
+            container::inspect(&c().await?, a, Some("image")).await
+        }
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => image::rmi(&c().await?, a).await,
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => image::tag(&c().await?, a).await,
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => {
+            image::history(&c().await?, a).await
+        }
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => {
+            image::import(&c().await?, a).await
+        }
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {
+            image::load(&c().await?, a).await
+        }
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => {
+            image::save(&c().await?, a).await
+        }
+        Command::Image(ImageCommand::Prune(a)) => image::prune(&c().await?, a).await,
+        Command::Events(a) => system::events(&c().await?, a).await,
+        Command::Info(a) => system::info(&c().await?, a).await,
+        Command::Version(a) => system::version(host, a).await,
+    }
+}
+
+/// Parses repeated `--filter key=value` flags.
+pub fn parse_filters(flags: &[String]) -> Result<client::Filters, Failure> {
+    let mut f = client::Filters::new();
+    for flag in flags {
+        let (k, v) = flag
+            .split_once('=')
+            .ok_or_else(|| Failure::new(format!("bad format of filter (expected name=value)")))?;
+        f.entry(k.trim().to_lowercase())
+            .or_default()
+            .push(v.to_string());
+    }
+    Ok(f)
+}
+
+/// Asks "Are you sure you want to continue? [y/N]" on stderr and reads the answer.
+pub fn confirm(warning: &str) -> bool {
+    use std::io::{BufRead, Write};
+    let mut err = std::io::stderr();
+    let _ = write!(err, "{warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = err.flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return false;
+    }
+    matches!(line.trim().to_lowercase().as_str(), "y" | "yes")
+}
