@@ -74,27 +74,35 @@ impl ImageStore {
         {
             let state = self.read_state();
             for name in names {
-                let id = state.resolve_id(name)?;
-                let mut refs = Vec::new();
-                let by_id = id.to_string().starts_with(name.as_str())
-                    || id.hex().starts_with(name.as_str());
-                if !by_id && let Ok(r) = Reference::parse_normalized(name) {
-                    if is_name_only(name) {
-                        for (k, v) in &state.refs {
-                            if let Ok(other) = Reference::parse_normalized(k)
-                                && other.name() == r.name()
-                                && other.digest().is_none()
-                            {
-                                let image = state.image(v).expect("refs name records");
-                                push_selected(&mut selected, image, Some(other));
-                            }
+                // A repository name without tag saves every tag of it (Docker's
+                // `reference.IsNameOnly` case of the tar exporter).
+                if is_name_only(name)
+                    && let Ok(repo) = Reference::parse_normalized(name)
+                {
+                    let mut found = false;
+                    for (k, v) in &state.refs {
+                        if let Ok(other) = Reference::parse_normalized(k)
+                            && other.name() == repo.name()
+                            && other.digest().is_none()
+                        {
+                            let image = state.image(v).expect("refs name records");
+                            push_selected(&mut selected, image, Some(other));
+                            found = true;
                         }
+                    }
+                    if found {
                         continue;
                     }
-                    refs.push(r);
                 }
+                let id = state.resolve_id(name)?;
+                let by_id = id.to_string().starts_with(name.as_str())
+                    || id.hex().starts_with(name.as_str());
+                let reference = if by_id {
+                    None
+                } else {
+                    Some(Reference::parse_normalized(name)?)
+                };
                 let image = state.image(&id).expect("resolved ids have records");
-                let reference = refs.pop();
                 push_selected(&mut selected, image, reference);
             }
         }

@@ -49,6 +49,10 @@ pub enum Error {
     /// An image archive (docker save or OCI layout) that is malformed or fails verification.
     #[error("invalid image archive: {0}")]
     InvalidArchive(String),
+    /// A layer tar that cannot be applied as written (an entry names something the layer
+    /// does not have, such as a hard link through a symlink that leads out of the layer).
+    #[error("invalid layer: {0}")]
+    InvalidLayer(String),
     /// An image config that does not parse or is inconsistent with its layers.
     #[error("invalid image config: {0}")]
     InvalidConfig(String),
@@ -100,6 +104,7 @@ impl Error {
             | Self::InvalidFilter(_)
             | Self::InvalidArgument(_)
             | Self::InvalidArchive(_)
+            | Self::InvalidLayer(_)
             | Self::InvalidConfig(_) => ErrorKind::InvalidArgument,
             Self::DeleteConflict { .. } | Self::ReferenceInUse { .. } => {
                 ErrorKind::FailedPrecondition

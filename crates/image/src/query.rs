@@ -24,6 +24,13 @@ fn i64_of(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+type Timestamp = chrono::DateTime<chrono::FixedOffset>;
+
+/// An RFC 3339 time, if present and well-formed.
+fn timestamp(created: Option<&str>) -> Option<Timestamp> {
+    created.and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+}
+
 /// Unix seconds of an RFC 3339 time; 0 if absent or malformed.
 fn unix_seconds(created: Option<&str>) -> i64 {
     created
@@ -117,9 +124,10 @@ impl ImageStore {
                 }
             });
         }
-        let created_of = |name: &str| -> Result<i64> {
+        // Compared at full precision, as Docker compares `time.Time`s.
+        let created_of = |name: &str| -> Result<Option<Timestamp>> {
             let image = self.resolve(name)?;
-            Ok(unix_seconds(image.config.created.as_deref()))
+            Ok(timestamp(image.config.created.as_deref()))
         };
         let before = match options.filters.get("before").and_then(|v| v.first()) {
             Some(n) => Some(created_of(n)?),
@@ -139,13 +147,16 @@ impl ImageStore {
             .get("reference")
             .cloned()
             .unwrap_or_default();
-        let mut out: Vec<(i64, models::ImageSummary)> = Vec::new();
+        let mut out: Vec<(Option<Timestamp>, models::ImageSummary)> = Vec::new();
         for image in self.images() {
-            let created = unix_seconds(image.config.created.as_deref());
+            let precise = timestamp(image.config.created.as_deref());
+            let created = precise.map_or(0, |t| t.timestamp());
             if dangling.is_some_and(|d| d != image.is_dangling()) {
                 continue;
             }
-            if before.is_some_and(|b| created >= b) || since.is_some_and(|s| created <= s) {
+            if before.as_ref().is_some_and(|b| precise >= *b)
+                || since.as_ref().is_some_and(|s| precise <= *s)
+            {
                 continue;
             }
             if until.is_some_and(|u| created >= u) {
@@ -170,7 +181,7 @@ impl ImageStore {
                 }
             }
             out.push((
-                created,
+                precise,
                 models::ImageSummary {
                     id: image.id.to_string(),
                     parent_id: image

@@ -500,15 +500,40 @@ impl ImageStore {
         reader: impl Read,
         expected: Option<&Digest>,
     ) -> Result<LayerRecord> {
-        let (_, mut plain) = content::decompress(reader)?;
-        let (diff_id, size) = self.blobs.ingest(&mut plain, expected)?;
+        let (_, plain) = content::decompress(reader)?;
+        let mut source = SourceReader {
+            inner: plain,
+            failed: None,
+        };
+        let (diff_id, size) = match self.blobs.ingest(&mut source, expected) {
+            Ok(v) => v,
+            // A failure to read the input (truncated gzip, client gone) is the input's fault,
+            // not the store's.
+            Err(e) => match source.failed {
+                Some(reason) => return Err(Error::InvalidLayer(format!("read layer: {reason}"))),
+                None => return Err(e.into()),
+            },
+        };
         if !self.read_state().uses_blob(&diff_id) && !undo.blobs.contains(&diff_id) {
             undo.blobs.push(diff_id.clone());
         }
         let chain_id = content::next_chain_id(parent, &diff_id);
         if !self.snapshots.has_committed(&chain_id)? {
             let file = self.blobs.open(&diff_id)?;
-            let (committed, _) = self.snapshots.commit_layer(parent, Some(&diff_id), file)?;
+            let (committed, _) = self
+                .snapshots
+                .commit_layer(parent, Some(&diff_id), file)
+                .map_err(|e| match e {
+                    // Everything the apply opens is inside the new snapshot, so a missing
+                    // path is the layer's fault (a link to what it does not contain, or
+                    // through a symlink that resolves elsewhere), not the host's.
+                    ContentError::Io { ref source, .. }
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        Error::InvalidLayer(e.to_string())
+                    }
+                    e => e.into(),
+                })?;
             debug_assert_eq!(committed, chain_id);
             undo.snapshots.push(chain_id.clone());
         }
@@ -918,6 +943,22 @@ impl ImageStore {
     pub fn rootfs_size(&self, container_key: &str) -> Result<u64> {
         let dir = self.snapshots.active_fs(container_key)?;
         dir_size(&dir)
+    }
+}
+
+/// Remembers whether reading the input failed, to tell input errors from store errors.
+struct SourceReader<R> {
+    inner: R,
+    failed: Option<String>,
+}
+
+impl<R: Read> Read for SourceReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                self.failed = Some(e.to_string());
+            }
+        })
     }
 }
 
