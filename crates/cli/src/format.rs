@@ -111,6 +111,21 @@ pub fn go_time_string(unix: i64) -> String {
     }
 }
 
+/// A unix time as Go's RFC 3339 layout in local time ("2026-11-23T11:53:06Z").
+pub fn rfc3339_local(unix: i64) -> String {
+    use chrono::{Local, TimeZone};
+    match Local.timestamp_opt(unix, 0).single() {
+        Some(t) => {
+            let s = t.format("%Y-%m-%dT%H:%M:%S%:z").to_string();
+            match s.strip_suffix("+00:00") {
+                Some(base) => format!("{base}Z"),
+                None => s,
+            }
+        }
+        None => unix.to_string(),
+    }
+}
+
 /// Now as fractional unix seconds.
 pub fn now_unix() -> f64 {
     std::time::SystemTime::now()
@@ -350,8 +365,8 @@ pub fn history_row(h: &ImageHistoryResponseItem, trunc: bool, human: bool, now: 
     let created_by = h.created_by.replace('\t', " ");
     json!({
         "ID": id,
-        "CreatedSince": if human { ago(h.created, now) } else { go_time_string(h.created) },
-        "CreatedAt": go_time_string(h.created),
+        "CreatedSince": ago(h.created, now),
+        "CreatedAt": rfc3339_local(h.created),
         "CreatedBy": if trunc { ellipsis(&created_by, 45) } else { created_by },
         "Size": if human { human_size(h.size as f64) } else { h.size.to_string() },
         "Comment": h.comment,

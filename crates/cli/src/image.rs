@@ -250,7 +250,11 @@ pub async fn history(c: &Client, a: HistoryArgs) -> CmdResult {
         "{{.ID}}".to_string()
     } else {
         match a.format.as_deref() {
-            None | Some("") | Some("table") => HISTORY_FORMAT.to_string(),
+            None | Some("") | Some("table") if a.human => HISTORY_FORMAT.to_string(),
+            // Without -H docker shows the absolute time in the CREATED AT column.
+            None | Some("") | Some("table") => {
+                HISTORY_FORMAT.replace(".CreatedSince", ".CreatedAt")
+            }
             Some(f) => f.to_string(),
         }
     };

@@ -286,7 +286,10 @@ async fn create_container(
             Ok(r.id)
         }
         Err(e) if e.status() == Some(404) && e.to_string().contains("image") => {
-            let image = body.image.clone().unwrap_or_default();
+            let mut image = body.image.clone().unwrap_or_default();
+            if !image.contains('@') && options::split_repo_tag(&image).1.is_empty() {
+                image.push_str(":latest");
+            }
             eprintln!("Unable to find image '{image}' locally");
             let (repo, tag) = options::split_repo_tag(&image);
             let tag = if tag.is_empty() { "latest".into() } else { tag };

@@ -275,6 +275,18 @@ pub async fn version(host: &str, a: FormatArgs) -> CmdResult {
     Ok(0)
 }
 
+/// An RFC 3339 build time in Go's `time.ANSIC` layout, local time ("Thu May  7 21:09:36 2026"),
+/// as docker version prints it.
+fn ansic(t: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(t) {
+        Ok(t) => t
+            .with_timezone(&Local)
+            .format("%a %b %e %H:%M:%S %Y")
+            .to_string(),
+        Err(_) => t.to_string(),
+    }
+}
+
 fn go_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
@@ -317,7 +329,7 @@ fn server_section(v: &Value) -> String {
                 text.push_str(&format!("  Go version:\t{}\n", s(&details["GoVersion"])));
             }
             text.push_str(&format!("  Git commit:\t{}\n", s(&details["GitCommit"])));
-            text.push_str(&format!("  Built:\t{}\n", s(&details["BuildTime"])));
+            text.push_str(&format!("  Built:\t{}\n", ansic(&s(&details["BuildTime"]))));
             text.push_str(&format!(
                 "  OS/Arch:\t{}/{}\n",
                 s(&details["Os"]),
