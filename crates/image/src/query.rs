@@ -148,7 +148,15 @@ impl ImageStore {
             .cloned()
             .unwrap_or_default();
         let mut out: Vec<(Option<Timestamp>, models::ImageSummary)> = Vec::new();
-        for image in self.images() {
+        let images = self.images();
+        let has_children =
+            |id: &crate::ImageId| images.iter().any(|i| i.record.parent.as_ref() == Some(id));
+        for image in &images {
+            // Without `all`, untagged images that are parents of others (intermediate build
+            // steps) are hidden, as `docker images` hides them.
+            if !options.all && image.is_dangling() && has_children(&image.id) {
+                continue;
+            }
             let precise = timestamp(image.config.created.as_deref());
             let created = precise.map_or(0, |t| t.timestamp());
             if dangling.is_some_and(|d| d != image.is_dangling()) {

@@ -1029,6 +1029,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn store_is_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<ImageStore>();
+        assert_send_sync::<Image>();
+    }
+
+    #[test]
     fn single_reference_rules() {
         let r = |s: &str| Reference::parse_normalized(s).unwrap();
         let d = format!("sha256:{}", "a".repeat(64));

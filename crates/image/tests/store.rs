@@ -1085,3 +1085,55 @@ fn prepare_rootfs_mounts_the_image_and_remove_rootfs_leaves_nothing() {
     store.remove("bb", false, &never_used).unwrap();
     assert_store_empty(&store);
 }
+
+#[test]
+fn open_collects_crash_leftovers() {
+    if !is_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let id = store
+        .import(&small_rootfs("keep")[..], Some(&r("keep")), &[], None)
+        .unwrap();
+    let root = store.root().to_path_buf();
+    drop(store);
+    // What a crash between steps can leave: a blob and a snapshot no record names, a
+    // half-written record, a load's scratch directory.
+    let stray = small_rootfs("stray");
+    let stray_digest = sha256_digest(&stray);
+    fs::write(
+        root.join("content/blobs/sha256")
+            .join(stray_digest.encoded()),
+        &stray,
+    )
+    .unwrap();
+    let snapshots = content::SnapshotStore::open(
+        root.join("snapshots"),
+        content::SnapshotDriver::detect(&root.join("snapshots")),
+    )
+    .unwrap();
+    snapshots.commit_layer(None, None, &stray[..]).unwrap();
+    drop(snapshots);
+    fs::write(root.join("records/.x.json.tmp-1"), b"{").unwrap();
+    fs::create_dir_all(root.join("tmp/load-x/blobs")).unwrap();
+
+    let store = open_store(dir.path());
+    assert_eq!(store.resolve("keep").unwrap().id, id);
+    assert!(
+        !root
+            .join("content/blobs/sha256")
+            .join(stray_digest.encoded())
+            .exists()
+    );
+    assert_eq!(
+        fs::read_dir(root.join("snapshots/committed"))
+            .unwrap()
+            .count(),
+        1
+    );
+    assert_eq!(fs::read_dir(root.join("records")).unwrap().count(), 1);
+    assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+    store.remove("keep", false, &never_used).unwrap();
+    assert_store_empty(&store);
+}
