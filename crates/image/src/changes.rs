@@ -25,6 +25,18 @@ pub fn apply_changes(config: &mut ContainerConfig, changes: &[String]) -> Result
             None => (line, ""),
         };
         let upper = keyword.to_ascii_uppercase();
+        // Docker expands `$VAR` from the config's environment in the arguments of these
+        // instructions (builder/dockerfile `replaceEnvAllowed`), not in commands.
+        let expanded;
+        let rest = if matches!(
+            upper.as_str(),
+            "ENV" | "LABEL" | "EXPOSE" | "USER" | "VOLUME" | "WORKDIR" | "STOPSIGNAL"
+        ) {
+            expanded = expand_env(rest, config.env.as_deref().unwrap_or_default());
+            expanded.as_str()
+        } else {
+            rest
+        };
         match upper.as_str() {
             "CMD" => {
                 config.cmd = Some(command_form(config, rest));
@@ -107,6 +119,9 @@ pub fn apply_changes(config: &mut ContainerConfig, changes: &[String]) -> Result
                 }
                 config.stop_signal = Some(rest.to_owned());
             }
+            "HEALTHCHECK" => {
+                config.healthcheck = Some(parse_healthcheck(rest)?);
+            }
             "ONBUILD" => {
                 let (trigger, trigger_rest) = match rest.split_once(char::is_whitespace) {
                     Some((k, r)) => (k.to_ascii_uppercase(), r.trim()),
@@ -141,6 +156,178 @@ pub fn apply_changes(config: &mut ContainerConfig, changes: &[String]) -> Result
         }
     }
     Ok(())
+}
+
+/// Expands `$NAME`, `${NAME}`, `${NAME:-default}` and `${NAME:+alternative}` from `env`
+/// (`KEY=value` strings); unset names expand to nothing. Nothing is expanded inside single
+/// quotes, and `\$` stays a literal dollar (its backslash is kept for the word splitter).
+fn expand_env(s: &str, env: &[String]) -> String {
+    let lookup = |name: &str| -> Option<&str> {
+        env.iter()
+            .rev()
+            .find_map(|e| e.strip_prefix(name)?.strip_prefix('='))
+    };
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    let mut in_single = false;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\\' if !in_single && i + 1 < chars.len() => {
+                out.push(c);
+                out.push(chars[i + 1]);
+                i += 2;
+                continue;
+            }
+            '\'' => in_single = !in_single,
+            '$' if !in_single => {
+                if chars.get(i + 1) == Some(&'{') {
+                    if let Some(end) = chars[i + 2..].iter().position(|&c| c == '}') {
+                        let inner: String = chars[i + 2..i + 2 + end].iter().collect();
+                        let (name, modifier) = match inner.split_once(':') {
+                            Some((n, m)) => (n.to_owned(), Some(m.to_owned())),
+                            None => (inner.clone(), None),
+                        };
+                        let value = lookup(&name).filter(|v| !v.is_empty());
+                        match modifier.as_deref().map(|m| m.split_at(m.len().min(1))) {
+                            Some(("-", word)) => out.push_str(value.unwrap_or(word)),
+                            Some(("+", word)) => {
+                                if value.is_some() {
+                                    out.push_str(word);
+                                }
+                            }
+                            _ => out.push_str(lookup(&name).unwrap_or("")),
+                        }
+                        i += end + 3;
+                        continue;
+                    }
+                } else {
+                    let len = chars[i + 1..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                        .count();
+                    if len > 0 {
+                        let name: String = chars[i + 1..i + 1 + len].iter().collect();
+                        out.push_str(lookup(&name).unwrap_or(""));
+                        i += len + 1;
+                        continue;
+                    }
+                }
+            }
+            _ => {}
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+/// `HEALTHCHECK NONE` or `HEALTHCHECK [--interval=D] [--timeout=D] [--start-period=D]
+/// [--start-interval=D] [--retries=N] CMD command` (Dockerfile reference, "HEALTHCHECK"),
+/// as the config's `Healthcheck` object: `Test` is `["NONE"]`, `["CMD", args...]` (exec form)
+/// or `["CMD-SHELL", "command"]`; durations are nanoseconds.
+fn parse_healthcheck(rest: &str) -> Result<serde_json::Value> {
+    let mut words = rest.split_whitespace().peekable();
+    let mut health = serde_json::Map::new();
+    while let Some(flag) = words.next_if(|w| w.starts_with("--")) {
+        let (name, value) = flag[2..]
+            .split_once('=')
+            .ok_or_else(|| Error::InvalidChange(format!("flag {flag} needs a value")))?;
+        let key = match name {
+            "interval" => "Interval",
+            "timeout" => "Timeout",
+            "start-period" => "StartPeriod",
+            "start-interval" => "StartInterval",
+            "retries" => {
+                let n: u64 = value.parse().map_err(|_| {
+                    Error::InvalidChange(format!("invalid value for retries: {value}"))
+                })?;
+                health.insert("Retries".into(), n.into());
+                continue;
+            }
+            _ => {
+                return Err(Error::InvalidChange(format!("Unknown flag: {name}")));
+            }
+        };
+        let nanos = parse_duration(value)
+            .ok_or_else(|| Error::InvalidChange(format!("time: invalid duration {value:?}")))?;
+        if nanos != 0 && nanos < 1_000_000 {
+            return Err(Error::InvalidChange(format!(
+                "{name} cannot be less than 1ms"
+            )));
+        }
+        health.insert(key.into(), nanos.into());
+    }
+    let kind = words.next().map(str::to_ascii_uppercase);
+    // What follows the CMD keyword, with its original spacing.
+    let command = match rest.to_ascii_uppercase().find(" CMD") {
+        Some(i) => rest[i + 4..].trim(),
+        None => rest.strip_prefix("CMD").unwrap_or("").trim(),
+    };
+    let test: Vec<String> = match kind.as_deref() {
+        Some("NONE") => {
+            if words.next().is_some() || !health.is_empty() {
+                return Err(Error::InvalidChange(
+                    "HEALTHCHECK NONE takes no arguments".into(),
+                ));
+            }
+            vec!["NONE".into()]
+        }
+        Some("CMD") if !command.is_empty() => match json_array(command) {
+            Some(args) => std::iter::once("CMD".to_owned()).chain(args).collect(),
+            None => vec!["CMD-SHELL".into(), command.to_owned()],
+        },
+        Some("CMD") => {
+            return Err(Error::InvalidChange(
+                "Missing command after HEALTHCHECK CMD".into(),
+            ));
+        }
+        Some(other) => {
+            return Err(Error::InvalidChange(format!(
+                "Unknown type {other:?} in HEALTHCHECK (try CMD)"
+            )));
+        }
+        None => return Err(at_least_one("HEALTHCHECK")),
+    };
+    health.insert("Test".into(), serde_json::json!(test));
+    Ok(serde_json::Value::Object(health))
+}
+
+/// Go's `time.ParseDuration` for non-negative values: `300ms`, `1m30s`, `1.5h`, `0`.
+fn parse_duration(s: &str) -> Option<u64> {
+    if s == "0" {
+        return Some(0);
+    }
+    let mut total: f64 = 0.0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[unit_end..];
+        total += number * scale;
+    }
+    // Durations here are seconds to hours: f64 holds their nanoseconds exactly enough.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Some(total.round() as u64)
 }
 
 fn at_least_one(instruction: &str) -> Error {
@@ -373,6 +560,60 @@ mod tests {
         assert_eq!(c.user.as_deref(), Some("nobody:nogroup"));
         assert_eq!(c.stop_signal.as_deref(), Some("SIGKILL"));
         assert_eq!(c.on_build, v(&["RUN echo hi"]));
+    }
+
+    #[test]
+    fn env_expansion() {
+        let c = apply(&[
+            "ENV BASE=/srv APP=web",
+            "WORKDIR $BASE/${APP}",
+            "LABEL app=${APP} lit='$APP' esc=\\$APP def=${NOPE:-dflt} alt=${APP:+yes}",
+            "CMD echo $APP",
+        ])
+        .unwrap();
+        assert_eq!(c.working_dir.as_deref(), Some("/srv/web"));
+        let labels = c.labels.unwrap();
+        assert_eq!(labels["app"], "web");
+        assert_eq!(labels["lit"], "$APP");
+        assert_eq!(labels["esc"], "$APP");
+        assert_eq!(labels["def"], "dflt");
+        assert_eq!(labels["alt"], "yes");
+        // Commands are left to the shell.
+        assert_eq!(c.cmd, v(&["/bin/sh", "-c", "echo $APP"]));
+    }
+
+    #[test]
+    fn healthcheck_forms() {
+        let c = apply(&["HEALTHCHECK --interval=30s --timeout=1m30s --retries=3 CMD curl -f http://localhost/ || exit 1"]).unwrap();
+        assert_eq!(
+            c.healthcheck.unwrap(),
+            serde_json::json!({
+                "Test": ["CMD-SHELL", "curl -f http://localhost/ || exit 1"],
+                "Interval": 30_000_000_000u64,
+                "Timeout": 90_000_000_000u64,
+                "Retries": 3,
+            })
+        );
+        let c = apply(&[r#"HEALTHCHECK CMD ["/bin/check", "-q"]"#]).unwrap();
+        assert_eq!(
+            c.healthcheck.as_ref().unwrap()["Test"],
+            serde_json::json!(["CMD", "/bin/check", "-q"])
+        );
+        assert!(c.to_model().healthcheck.is_some());
+        let c = apply(&["HEALTHCHECK NONE"]).unwrap();
+        assert_eq!(c.healthcheck.unwrap()["Test"], serde_json::json!(["NONE"]));
+        assert_eq!(parse_duration("500ms"), Some(500_000_000));
+        assert_eq!(parse_duration("1.5h"), Some(5_400_000_000_000));
+        assert_eq!(parse_duration("10"), None);
+        for bad in [
+            "HEALTHCHECK",
+            "HEALTHCHECK CMD",
+            "HEALTHCHECK --bogus=1 CMD x",
+            "HEALTHCHECK --interval=5 CMD x",
+            "HEALTHCHECK RUN x",
+        ] {
+            assert!(apply(&[bad]).is_err(), "{bad}");
+        }
     }
 
     #[test]
