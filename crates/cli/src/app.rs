@@ -217,11 +217,10 @@ pub async fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { 125 } else { 0 };
             let _ = e.print();
-            // docker exits 125 on flag errors of run/create and 1 elsewhere; clap errors are
-            // mostly flag errors.
-            return if code == 0 { 0 } else { 1 };
+            // Help and --version print on stdout and succeed; flag errors exit 125 as in
+            // docker (its FlagErrorFunc returns status 125 for every command).
+            return if e.use_stderr() { 125 } else { 0 };
         }
     };
     let host = select_host(cli.host.as_deref());
@@ -306,7 +305,7 @@ pub fn parse_filters(flags: &[String]) -> Result<client::Filters, Failure> {
     for flag in flags {
         let (k, v) = flag
             .split_once('=')
-            .ok_or_else(|| Failure::new(format!("bad format of filter (expected name=value)")))?;
+            .ok_or_else(|| Failure::new("bad format of filter (expected name=value)"))?;
         f.entry(k.trim().to_lowercase())
             .or_default()
             .push(v.to_string());

@@ -153,10 +153,10 @@ pub fn timestamp(value: &str, now: f64) -> String {
             return t.and_utc().timestamp().to_string();
         }
     }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return t.and_utc().timestamp().to_string();
-        }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        && let Some(t) = d.and_hms_opt(0, 0, 0)
+    {
+        return t.and_utc().timestamp().to_string();
     }
     value.to_string()
 }

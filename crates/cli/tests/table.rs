@@ -107,7 +107,7 @@ fn custom_formats() {
     let row = container_row(&summary(now), true, now as f64);
     let out = format::render(
         "{{.Names}}: {{.Status}}",
-        &[row.clone()],
+        std::slice::from_ref(&row),
         &ps_headers(),
         true,
     )
