@@ -638,7 +638,8 @@ impl ImageStore {
     /// it; removing by id untags every reference if they are all in one repository (else a
     /// conflict that `force` overrides), then deletes. A running container is a conflict
     /// `force` cannot override; a stopped one needs `force`. `in_use` tells whether a
-    /// container uses an image.
+    /// container uses an image; it runs under the store's write lock, so it may read the store
+    /// (`resolve`) but must not call its mutating methods.
     pub fn remove(
         &self,
         name_or_id: &str,
@@ -703,17 +704,23 @@ impl ImageStore {
         check_refs: bool,
         in_use: &dyn Fn(&ImageId) -> Option<ImageUse>,
     ) -> Option<Error> {
-        let state = self.read_state();
+        // The state lock is not held while the caller's callback runs.
+        let (has_children, has_refs) = {
+            let state = self.read_state();
+            (
+                state
+                    .records
+                    .values()
+                    .any(|r| r.parent.as_ref() == Some(id)),
+                !state.references_of(id).is_empty(),
+            )
+        };
         let conflict = |hard, reason: String| Error::DeleteConflict {
             short_id: id.short().to_owned(),
             hard,
             reason,
         };
-        if state
-            .records
-            .values()
-            .any(|r| r.parent.as_ref() == Some(id))
-        {
+        if has_children {
             return Some(conflict(true, "image has dependent child images".into()));
         }
         let user = in_use(id);
@@ -731,7 +738,7 @@ impl ImageStore {
         if force {
             return None;
         }
-        if check_refs && !state.references_of(id).is_empty() {
+        if check_refs && has_refs {
             return Some(conflict(
                 false,
                 "image is referenced in multiple repositories".into(),
