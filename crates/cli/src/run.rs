@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use clap::Args;
-use client::models::{ContainerCreateBody, HostConfig};
+use client::models::{ContainerCreateBody, ContainerWaitResponse, HostConfig};
 use client::{Client, stream};
 use tokio::io::AsyncWriteExt;
 
@@ -344,8 +344,7 @@ pub async fn run(host: &str, a: RunArgs) -> CmdResult {
         .await
         .map_err(|e| run_failure(e, "run"))?;
     let condition = if a.rm { "removed" } else { "next-exit" };
-    let waiter = c
-        .container_wait(&id, Some(condition))
+    let waiter = register_wait(&c, &id, condition)
         .await
         .map_err(|e| run_failure(e, "run"))?;
     let (reader, mut writer) = tokio::io::split(hijacked);
@@ -390,7 +389,12 @@ pub async fn run(host: &str, a: RunArgs) -> CmdResult {
     if let Err(e) = copied {
         eprintln!("berth: error reading the container's output: {e}");
     }
-    let result = waiter.result().await;
+    let result = match waiter.await {
+        Ok(r) => r,
+        Err(e) => {
+            return Err(Failure::new(format!("berth: wait task failed: {e}")).with_status(125));
+        }
+    };
     if let Some(s) = signals {
         s.abort();
     }
@@ -403,6 +407,38 @@ pub async fn run(host: &str, a: RunArgs) -> CmdResult {
             Ok(w.status_code as i32)
         }
         Err(e) => Err(run_failure(e, "run")),
+    }
+}
+
+/// Sends `POST /containers/{id}/wait` in a task and returns once the daemon has answered
+/// the status line (dockerd flushes it at once, so the wait is registered before start) or
+/// after a short grace period for a daemon that answers only at the exit, so that `run` never
+/// deadlocks on it.
+async fn register_wait(
+    c: &Client,
+    id: &str,
+    condition: &'static str,
+) -> Result<tokio::task::JoinHandle<Result<ContainerWaitResponse, client::Error>>, client::Error> {
+    let (accepted_tx, accepted_rx) = tokio::sync::oneshot::channel::<bool>();
+    let (c, id) = (c.clone(), id.to_string());
+    let task = tokio::spawn(async move {
+        match c.container_wait(&id, Some(condition)).await {
+            Ok(handle) => {
+                let _ = accepted_tx.send(true);
+                handle.result().await
+            }
+            Err(e) => {
+                let _ = accepted_tx.send(false);
+                Err(e)
+            }
+        }
+    });
+    match tokio::time::timeout(std::time::Duration::from_secs(2), accepted_rx).await {
+        Ok(Ok(false)) => match task.await {
+            Ok(Err(e)) => Err(e),
+            _ => Err(client::Error::NotUpgraded(0)),
+        },
+        _ => Ok(task),
     }
 }
 

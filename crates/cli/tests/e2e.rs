@@ -210,7 +210,7 @@ fn detached_logs_stop_wait() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let ts = ok(&host, &["logs", "-t", "--tail", "1", &name]);
+    let ts = ok(&host, &["logs", "-t", "--tail", "2", &name]);
     assert!(ts.ends_with(" started\n") && ts.contains('T'), "{ts}");
     let status = ok(
         &host,
@@ -683,4 +683,49 @@ fn host_selection_and_version() {
     );
     let info = ok(&host, &["info", "--format", "{{.ServerInfo.OSType}}"]);
     assert_eq!(info, "linux\n");
+}
+
+#[test]
+fn stdin_tty_and_start_attach() {
+    use std::io::Write;
+    let host = need_daemon!();
+    // -i: our stdin reaches the container; its EOF closes the container's stdin.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .env("BERTH_HOST", &host)
+        .args(["run", "-i", "--rm", IMAGE, "sh", "-c", "tr a-z A-Z; exit 5"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&o), "HELLO\n");
+    assert_eq!(o.status.code(), Some(5));
+    // -t: one raw stream from a terminal.
+    let o = berth(
+        &host,
+        &["run", "--rm", "-t", IMAGE, "sh", "-c", "tty; echo err >&2"],
+    );
+    assert_eq!(stdout(&o), "/dev/pts/0\r\nerr\r\n");
+    // start -a: output and exit status of a created container.
+    let name = unique("start");
+    let _g = ContainerGuard {
+        host: &host,
+        name: name.clone(),
+    };
+    ok(
+        &host,
+        &[
+            "create",
+            "--name",
+            &name,
+            IMAGE,
+            "sh",
+            "-c",
+            "echo attached; exit 4",
+        ],
+    );
+    let o = berth(&host, &["start", "-a", &name]);
+    assert_eq!(stdout(&o), "attached\n");
+    assert_eq!(o.status.code(), Some(4));
 }
