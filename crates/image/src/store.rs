@@ -347,6 +347,7 @@ impl ImageStore {
         let blobs = BlobStore::open(root.join("content"))?;
         let snapshots = SnapshotStore::open(root.join("snapshots"), driver)?;
         let mut state = State::default();
+        let mut damaged = false;
         let records_dir = root.join("records");
         for entry in fs::read_dir(&records_dir).ctx(|| format!("read {}", records_dir.display()))? {
             let path = entry
@@ -357,14 +358,28 @@ impl ImageStore {
                 let _ = fs::remove_file(&path);
                 continue;
             }
-            let Some(record) = read_json::<ImageRecord>(&path)? else {
-                continue;
-            };
-            let bytes = content::read_blob(&blobs, record.id.digest())?;
-            let config: ImageConfigFile =
-                serde_json::from_slice(&bytes).map_err(|e| Error::InvalidConfig(e.to_string()))?;
-            state.configs.insert(record.id.clone(), Arc::new(config));
-            state.records.insert(record.id.clone(), record);
+            // One damaged record must not keep the daemon from starting: skip it, say so,
+            // and collect no garbage this time (its layers would look unused).
+            let loaded = read_json::<ImageRecord>(&path).and_then(|record| {
+                let Some(record) = record else {
+                    return Ok(None);
+                };
+                let bytes = content::read_blob(&blobs, record.id.digest())?;
+                let config: ImageConfigFile = serde_json::from_slice(&bytes)
+                    .map_err(|e| Error::InvalidConfig(e.to_string()))?;
+                Ok(Some((record, config)))
+            });
+            match loaded {
+                Ok(Some((record, config))) => {
+                    state.configs.insert(record.id.clone(), Arc::new(config));
+                    state.records.insert(record.id.clone(), record);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(record = %path.display(), error = %e, "skipping damaged image record");
+                    damaged = true;
+                }
+            }
         }
         if let Some(index) = read_json::<ReferenceIndex>(&root.join("repositories.json"))? {
             state.refs = index
@@ -380,7 +395,9 @@ impl ImageStore {
             state: RwLock::new(state),
             write: Mutex::new(()),
         };
-        store.collect_garbage()?;
+        if !damaged {
+            store.collect_garbage()?;
+        }
         Ok(store)
     }
 

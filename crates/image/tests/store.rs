@@ -1137,3 +1137,35 @@ fn open_collects_crash_leftovers() {
     store.remove("keep", false, &never_used).unwrap();
     assert_store_empty(&store);
 }
+
+#[test]
+fn a_damaged_record_does_not_keep_the_store_closed() {
+    if !is_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let good = store
+        .import(&small_rootfs("good")[..], Some(&r("good")), &[], None)
+        .unwrap();
+    let bad = store
+        .import(&small_rootfs("bad")[..], Some(&r("bad")), &[], None)
+        .unwrap();
+    let root = store.root().to_path_buf();
+    drop(store);
+    fs::write(
+        root.join("records").join(format!("{}.json", bad.hex())),
+        b"{",
+    )
+    .unwrap();
+    let store = open_store(dir.path());
+    assert_eq!(store.resolve("good").unwrap().id, good);
+    assert!(store.resolve("bad").is_err());
+    // Its layers were not collected.
+    assert_eq!(
+        fs::read_dir(root.join("snapshots/committed"))
+            .unwrap()
+            .count(),
+        2
+    );
+}
