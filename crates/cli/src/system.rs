@@ -153,6 +153,18 @@ pub async fn info(c: &Client, a: FormatArgs) -> CmdResult {
     line(&mut out, " ", "Logging Driver", s(&info["LoggingDriver"]));
     line(&mut out, " ", "Cgroup Driver", s(&info["CgroupDriver"]));
     line(&mut out, " ", "Cgroup Version", s(&info["CgroupVersion"]));
+    if let Some(plugins) = info["Plugins"].as_object() {
+        out.push_str(" Plugins:\n");
+        for kind in ["Volume", "Network", "Authorization", "Log"] {
+            if let Some(list) = plugins.get(kind).and_then(|l| l.as_array()) {
+                let names: Vec<String> = list.iter().map(s).collect();
+                line(&mut out, "  ", kind, names.join(" "));
+            }
+        }
+    }
+    if let Some(state) = info["Swarm"]["LocalNodeState"].as_str() {
+        line(&mut out, " ", "Swarm", state.to_string());
+    }
     if let Some(runtimes) = info["Runtimes"].as_object() {
         let mut names: Vec<&String> = runtimes.keys().collect();
         names.sort();
@@ -161,18 +173,35 @@ pub async fn info(c: &Client, a: FormatArgs) -> CmdResult {
     }
     line(&mut out, " ", "Default Runtime", s(&info["DefaultRuntime"]));
     line(&mut out, " ", "Init Binary", s(&info["InitBinary"]));
+    for (label, key) in [
+        ("containerd version", "ContainerdCommit"),
+        ("runc version", "RuncCommit"),
+        ("init version", "InitCommit"),
+    ] {
+        if info[key].is_object() {
+            line(&mut out, " ", label, s(&info[key]["ID"]));
+        }
+    }
     if let Some(opts) = info["SecurityOptions"].as_array()
         && !opts.is_empty()
     {
+        // Each option is "name=seccomp,profile=default": the name, then its settings.
         out.push_str(" Security Options:\n");
         for o in opts {
             let text = s(o);
-            let name = text
-                .split(',')
-                .find_map(|p| p.strip_prefix("name="))
-                .unwrap_or(&text)
-                .to_string();
-            out.push_str(&format!("  {name}\n"));
+            for part in text.split(',') {
+                match part.split_once('=') {
+                    Some(("name", name)) => out.push_str(&format!("  {name}\n")),
+                    Some((k, v)) => {
+                        let mut k = k.to_string();
+                        if let Some(first) = k.get_mut(0..1) {
+                            first.make_ascii_uppercase();
+                        }
+                        out.push_str(&format!("   {k}: {v}\n"));
+                    }
+                    None => out.push_str(&format!("  {part}\n")),
+                }
+            }
         }
     }
     line(&mut out, " ", "Kernel Version", s(&info["KernelVersion"]));
@@ -196,17 +225,23 @@ pub async fn info(c: &Client, a: FormatArgs) -> CmdResult {
     line(&mut out, " ", "Docker Root Dir", s(&info["DockerRootDir"]));
     line(&mut out, " ", "Debug Mode", s(&info["Debug"]));
     line(&mut out, " ", "Experimental", s(&info["ExperimentalBuild"]));
+    if let Some(cidrs) = info["RegistryConfig"]["InsecureRegistryCIDRs"].as_array()
+        && !cidrs.is_empty()
+    {
+        out.push_str(" Insecure Registries:\n");
+        for c in cidrs {
+            out.push_str(&format!("  {}\n", s(c)));
+        }
+    }
     line(
         &mut out,
         " ",
         "Live Restore Enabled",
         s(&info["LiveRestoreEnabled"]),
     );
+    out.push('\n');
     print!("{out}");
     if let Some(warnings) = info["Warnings"].as_array() {
-        if !warnings.is_empty() {
-            println!();
-        }
         for w in warnings {
             eprintln!("{}", s(w));
         }
