@@ -134,29 +134,82 @@ pub fn now_unix() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// A published or exposed port as the PORTS column needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortEntry {
+    /// Host address ("" when not published).
+    pub ip: String,
+    /// Port inside the container.
+    pub private: u16,
+    /// Port on the host (0 when not published).
+    pub public: u16,
+    /// "tcp", "udp" or "sctp".
+    pub proto: String,
+}
+
+/// The PORTS column (docker's DisplayablePorts): consecutive ports of the same address and
+/// protocol are grouped into ranges ("0.0.0.0:80-81->80-81/tcp", "53/udp"), mappings to
+/// another host port are listed after them ("[::]:8080->80/tcp").
+pub fn displayable_ports(ports: &[PortEntry]) -> String {
+    let mut ports = ports.to_vec();
+    ports.sort_by(|a, b| {
+        (a.private, &a.ip, a.public, &a.proto).cmp(&(b.private, &b.ip, b.public, &b.proto))
+    });
+    // Groups in order of first appearance: key (ip, proto) -> (first, last).
+    let mut groups: Vec<((String, String), (u16, u16))> = Vec::new();
+    let mut result = Vec::new();
+    let mut host_mappings = Vec::new();
+    let form = |(ip, proto): &(String, String), first: u16, last: u16| {
+        let mut range = first.to_string();
+        if first != last {
+            range = format!("{range}-{last}");
+        }
+        if ip.is_empty() {
+            format!("{range}/{proto}")
+        } else {
+            format!("{ip}:{range}->{range}/{proto}")
+        }
+    };
+    for p in &ports {
+        if !p.ip.is_empty() && p.public != p.private {
+            let host = if p.ip.contains(':') {
+                format!("[{}]:{}", p.ip, p.public)
+            } else {
+                format!("{}:{}", p.ip, p.public)
+            };
+            host_mappings.push(format!("{host}->{}/{}", p.private, p.proto));
+            continue;
+        }
+        let key = (p.ip.clone(), p.proto.clone());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            None => groups.push((key, (p.private, p.private))),
+            Some((_, range)) if p.private == range.1.wrapping_add(1) => range.1 = p.private,
+            Some((k, range)) => {
+                result.push(form(k, range.0, range.1));
+                *range = (p.private, p.private);
+            }
+        }
+    }
+    for (k, (first, last)) in &groups {
+        result.push(form(k, *first, *last));
+    }
+    result.extend(host_mappings);
+    result.join(", ")
+}
+
 fn ports_text(c: &ContainerSummary) -> String {
-    let mut parts: Vec<String> = c
+    let entries: Vec<PortEntry> = c
         .ports
         .iter()
         .flatten()
-        .map(|p| {
-            let proto = p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into());
-            match (p.ip.as_deref(), p.public_port) {
-                (Some(ip), Some(public)) if !ip.is_empty() => {
-                    let ip = if ip.contains(':') {
-                        format!("[{ip}]")
-                    } else {
-                        ip.to_string()
-                    };
-                    format!("{ip}:{public}->{}/{proto}", p.private_port)
-                }
-                _ => format!("{}/{proto}", p.private_port),
-            }
+        .map(|p| PortEntry {
+            ip: p.ip.clone().unwrap_or_default(),
+            private: p.private_port,
+            public: p.public_port.unwrap_or(0),
+            proto: p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into()),
         })
         .collect();
-    parts.sort();
-    parts.dedup();
-    parts.join(", ")
+    displayable_ports(&entries)
 }
 
 /// The ps row model of one container (docker's ContainerContext fields).

@@ -188,3 +188,32 @@ fn inspect_json_indent() {
     );
     assert_eq!(format::inspect_output(&[]), "[]");
 }
+
+#[test]
+fn ports_column_groups_ranges() {
+    use berth_cli::format::{PortEntry, displayable_ports};
+    let p = |ip: &str, private, public, proto: &str| PortEntry {
+        ip: ip.into(),
+        private,
+        public,
+        proto: proto.into(),
+    };
+    assert_eq!(displayable_ports(&[]), "");
+    assert_eq!(displayable_ports(&[p("", 80, 0, "tcp")]), "80/tcp");
+    assert_eq!(
+        displayable_ports(&[p("0.0.0.0", 81, 81, "tcp"), p("0.0.0.0", 80, 80, "tcp")]),
+        "0.0.0.0:80-81->80-81/tcp"
+    );
+    assert_eq!(
+        displayable_ports(&[
+            p("0.0.0.0", 80, 8080, "tcp"),
+            p("::", 80, 8080, "tcp"),
+            p("", 53, 0, "udp"),
+        ]),
+        "53/udp, 0.0.0.0:8080->80/tcp, [::]:8080->80/tcp"
+    );
+    assert_eq!(
+        displayable_ports(&[p("", 1, 0, "tcp"), p("", 3, 0, "tcp")]),
+        "1/tcp, 3/tcp"
+    );
+}
