@@ -220,7 +220,13 @@ pub async fn main() -> i32 {
             let _ = e.print();
             // Help and --version print on stdout and succeed; flag errors exit 125 as in
             // docker (its FlagErrorFunc returns status 125 for every command).
-            return if e.use_stderr() { 125 } else { 0 };
+            let usage_only =
+                e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
+            return if e.use_stderr() && !usage_only {
+                125
+            } else {
+                0
+            };
         }
     };
     let host = select_host(cli.host.as_deref());

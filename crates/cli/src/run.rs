@@ -359,11 +359,11 @@ pub async fn run(host: &str, a: RunArgs) -> CmdResult {
         let status = start_error_status(&e.to_string());
         return Err(run_failure(e, "run").with_status(status));
     }
-    if a.opts.tty
-        && let Some((h, w)) = crate::system::terminal_size()
-    {
-        let _ = c.container_resize(&id, h, w).await;
-    }
+    let resizer = if a.opts.tty && crate::system::terminal_size().is_some() {
+        Some(tokio::spawn(follow_terminal_size(c.clone(), id.clone())))
+    } else {
+        None
+    };
 
     if a.opts.interactive {
         tokio::spawn(async move {
@@ -395,8 +395,8 @@ pub async fn run(host: &str, a: RunArgs) -> CmdResult {
             return Err(Failure::new(format!("berth: wait task failed: {e}")).with_status(125));
         }
     };
-    if let Some(s) = signals {
-        s.abort();
+    for task in [signals, resizer].into_iter().flatten() {
+        task.abort();
     }
     match result {
         Ok(w) => {
@@ -439,6 +439,21 @@ async fn register_wait(
             _ => Err(client::Error::NotUpgraded(0)),
         },
         _ => Ok(task),
+    }
+}
+
+/// Gives the container's TTY the size of ours now and after each SIGWINCH.
+async fn follow_terminal_size(c: Client, id: String) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut winch = signal(SignalKind::window_change()).ok();
+    loop {
+        if let Some((h, w)) = crate::system::terminal_size() {
+            let _ = c.container_resize(&id, h, w).await;
+        }
+        let Some(s) = winch.as_mut() else { return };
+        if s.recv().await.is_none() {
+            return;
+        }
     }
 }
 

@@ -111,9 +111,13 @@ impl Client {
         self.version = version.trim_start_matches('v').to_string();
     }
 
-    /// Agrees on an API version: the daemon's if it is older than ours.
+    /// Agrees on an API version: the daemon's if it is older than ours. As docker's client
+    /// does, the `API-Version` header is used even when the ping answers an error status;
+    /// only a transport failure is an error here.
     pub async fn negotiate(&mut self) -> Result<Ping> {
-        let ping = self.ping().await?;
+        let resp = self.send(Method::GET, "/_ping", empty_body(), None).await?;
+        let ping = ping_headers(&resp);
+        drop(resp);
         if let Some(theirs) = &ping.api_version
             && version_less(theirs, &self.version)
         {
@@ -125,16 +129,7 @@ impl Client {
     /// `GET /_ping`.
     pub async fn ping(&self) -> Result<Ping> {
         let resp = self.send(Method::GET, "/_ping", empty_body(), None).await?;
-        let header = |name: &str| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let ping = Ping {
-            api_version: header("api-version"),
-            os_type: header("ostype"),
-        };
+        let ping = ping_headers(&resp);
         check(resp).await?;
         Ok(ping)
     }
@@ -291,6 +286,19 @@ impl Client {
         }
         let upgraded = hyper::upgrade::on(resp).await?;
         Ok(TokioIo::new(upgraded))
+    }
+}
+
+fn ping_headers(resp: &Response<Incoming>) -> Ping {
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    Ping {
+        api_version: header("api-version"),
+        os_type: header("ostype"),
     }
 }
 
