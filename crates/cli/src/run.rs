@@ -322,8 +322,16 @@ pub async fn create(host: &str, a: CreateArgs) -> CmdResult {
 /// `berth run`.
 pub async fn run(host: &str, a: RunArgs) -> CmdResult {
     let attach = !a.detach;
-    let body = create_body(&a.opts, attach, a.rm)
+    let mut body = create_body(&a.opts, attach, a.rm)
         .map_err(|m| Failure::new(format!("berth: {m}")).with_status(125))?;
+    // API >= 1.42 takes the initial TTY size in the create body, so the first output is
+    // already formatted for our terminal (older daemons ignore it; the resize follows).
+    if a.opts.tty
+        && let (Some((h, w)), Some(hc)) =
+            (crate::system::terminal_size(), body.host_config.as_mut())
+    {
+        hc.console_size = Some(vec![h as usize, w as usize]);
+    }
     let c = connect(host).await.map_err(|f| f.with_status(125))?;
     let id = create_container(&c, a.opts.name.as_deref(), &body)
         .await
