@@ -1,0 +1,242 @@
+//! `/containers/...`.
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode, header};
+use axum::response::Response;
+use bollard_stubs::models::{ContainerConfig, ContainerCreateBody, HostConfig};
+use engine::logs::LogOptions;
+use engine::{ContainerFilters, CreateRequest, WaitCondition};
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use crate::error::{ApiError, ApiResult};
+use crate::stream::{content_type, encode};
+use crate::{ApiRequest, AppState, empty, json_body, json_response, not_found};
+
+pub async fn route(state: &AppState, request: ApiRequest) -> ApiResult<Response> {
+    let segments: Vec<String> = request.segments.clone();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let engine = &state.engine;
+    let q = &request.query;
+    match (&request.method, segments.as_slice()) {
+        (&Method::POST, ["containers", "create"]) => create(state, request).await,
+        (&Method::GET, ["containers", "json"]) => {
+            let filters = ContainerFilters {
+                all: q.flag("all"),
+                limit: q.int("limit")?.filter(|l| *l > 0).map(|l| l as usize),
+                filters: q.filters()?,
+            };
+            Ok(json_response(StatusCode::OK, &engine.list(&filters).await?))
+        }
+        (&Method::POST, ["containers", "prune"]) => {
+            let removed = engine.prune(&q.filters()?).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "ContainersDeleted": removed, "SpaceReclaimed": 0 }),
+            ))
+        }
+        (&Method::GET, ["containers", id, "json"]) => {
+            Ok(json_response(StatusCode::OK, &engine.inspect(id).await?))
+        }
+        (&Method::POST, ["containers", id, "start"]) => {
+            let started = engine.start(id).await?;
+            Ok(empty(if started {
+                StatusCode::NO_CONTENT
+            } else {
+                StatusCode::NOT_MODIFIED
+            }))
+        }
+        (&Method::POST, ["containers", id, "stop"]) => {
+            let timeout = q.int("t")?.or(q.int("timeout")?);
+            let stopped = engine.stop(id, timeout, q.get("signal")).await?;
+            Ok(empty(if stopped {
+                StatusCode::NO_CONTENT
+            } else {
+                StatusCode::NOT_MODIFIED
+            }))
+        }
+        (&Method::POST, ["containers", id, "restart"]) => {
+            let timeout = q.int("t")?.or(q.int("timeout")?);
+            engine.restart(id, timeout, q.get("signal")).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (&Method::POST, ["containers", id, "kill"]) => {
+            engine.kill(id, q.get("signal")).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (&Method::POST, ["containers", id, "wait"]) => {
+            let condition = WaitCondition::parse(q.get("condition").unwrap_or(""))?;
+            wait(state, id, condition).await
+        }
+        (&Method::DELETE, ["containers", id]) => {
+            engine.remove(id, q.flag("force"), q.flag("v")).await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        (&Method::GET, ["containers", id, "logs"]) => logs(state, id, q).await,
+        (&Method::POST, ["containers", id, "attach"]) => {
+            let id = id.to_string();
+            attach(state, &id, request).await
+        }
+        _ => Err(not_found(&format!("/{}", segments.join("/")))),
+    }
+}
+
+async fn create(state: &AppState, request: ApiRequest) -> ApiResult<Response> {
+    let name = request.query.get("name").map(str::to_string);
+    let body: ContainerCreateBody = json_body(request.request).await?;
+    let host_config: HostConfig = body.host_config.clone().unwrap_or_default();
+    // ContainerCreateBody is Config with HostConfig and NetworkingConfig beside it.
+    let mut value =
+        serde_json::to_value(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if let Some(object) = value.as_object_mut() {
+        object.remove("HostConfig");
+        object.remove("NetworkingConfig");
+    }
+    let config: ContainerConfig =
+        serde_json::from_value(value).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (id, warnings) = state
+        .engine
+        .create(CreateRequest {
+            name,
+            config,
+            host_config,
+        })
+        .await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &serde_json::json!({ "Id": id, "Warnings": warnings }),
+    ))
+}
+
+/// The answer's headers go out at once, so the client knows the wait is registered before it
+/// starts the container; the body follows at the exit.
+async fn wait(state: &AppState, id: &str, condition: WaitCondition) -> ApiResult<Response> {
+    let engine = state.engine.clone();
+    // Fails now (404) rather than in the body.
+    engine.find(id)?;
+    let id = id.to_string();
+    let registered = engine.wait_registration(&id, condition)?;
+    let body = futures_util::stream::once(async move {
+        let result = registered.await;
+        let value = match result {
+            Ok(code) => serde_json::json!({ "StatusCode": code, "Error": null }),
+            Err(error) => {
+                serde_json::json!({ "StatusCode": -1, "Error": { "Message": error.message } })
+            }
+        };
+        Ok::<_, std::io::Error>(bytes::Bytes::from(format!("{value}\n")))
+    });
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(body))
+        .expect("response"))
+}
+
+async fn logs(state: &AppState, id: &str, q: &crate::Query) -> ApiResult<Response> {
+    let stdout = q.flag("stdout");
+    let stderr = q.flag("stderr");
+    if !stdout && !stderr {
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let tail = match q.get("tail").filter(|t| !t.is_empty() && *t != "all") {
+        Some(tail) => Some(
+            tail.parse::<usize>()
+                .map_err(|_| ApiError::bad_request(format!("invalid value for tail: {tail}")))?,
+        ),
+        None => None,
+    };
+    let tty = state
+        .engine
+        .inspect(id)
+        .await?
+        .config
+        .and_then(|c| c.tty)
+        .unwrap_or(false);
+    let options = LogOptions {
+        stdout,
+        stderr,
+        follow: q.flag("follow"),
+        since: q.time("since")?.filter(|s| *s > 0.0),
+        until: q.time("until")?.filter(|s| *s > 0.0),
+        tail,
+        attach: false,
+    };
+    let timestamps = q.flag("timestamps");
+    let receiver = state.engine.logs(id, options).await?;
+    let body = tokio_stream(receiver).map(move |entry| {
+        Ok::<_, std::io::Error>(bytes::Bytes::from(encode(&entry, tty, timestamps)))
+    });
+    Ok(Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, content_type(tty))
+        .body(Body::from_stream(body))
+        .expect("response"))
+}
+
+fn tokio_stream<T: Send + 'static>(
+    receiver: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> {
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    })
+}
+
+/// `POST /containers/{id}/attach`: upgrades the connection (the docker CLI sends
+/// `Upgrade: tcp`) and streams the container's output from now until its next exit.
+async fn attach(state: &AppState, id: &str, mut request: ApiRequest) -> ApiResult<Response> {
+    let q = &request.query;
+    let inspect = state.engine.inspect(id).await?;
+    let tty = inspect.config.and_then(|c| c.tty).unwrap_or(false);
+    let options = LogOptions {
+        stdout: q.flag("stdout"),
+        stderr: q.flag("stderr"),
+        follow: true,
+        attach: q.flag("stream"),
+        ..Default::default()
+    };
+    let logs_only = q.flag("logs") && !q.flag("stream");
+    let receiver = state
+        .engine
+        .logs(
+            id,
+            LogOptions {
+                follow: !logs_only,
+                ..options
+            },
+        )
+        .await?;
+    let wants_upgrade = request.request.headers().get(header::UPGRADE).is_some();
+    if !wants_upgrade {
+        let body = tokio_stream(receiver).map(move |entry| {
+            Ok::<_, std::io::Error>(bytes::Bytes::from(encode(&entry, tty, false)))
+        });
+        return Ok(Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, content_type(tty))
+            .body(Body::from_stream(body))
+            .expect("response"));
+    }
+    let upgrade = hyper::upgrade::on(&mut request.request);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let mut io = hyper_util::rt::TokioIo::new(upgraded);
+        let mut receiver = receiver;
+        while let Some(entry) = receiver.recv().await {
+            if io.write_all(&encode(&entry, tty, false)).await.is_err() {
+                return;
+            }
+        }
+        let _ = io.flush().await;
+        let _ = io.shutdown().await;
+    });
+    Ok(Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONTENT_TYPE, content_type(tty))
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "tcp")
+        .body(Body::empty())
+        .expect("response"))
+}

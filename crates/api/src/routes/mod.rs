@@ -1,0 +1,5 @@
+//! One file per API resource.
+
+pub mod containers;
+pub mod images;
+pub mod system;

@@ -1,0 +1,110 @@
+//! The daemon's settings: command-line flags over the optional JSON configuration file
+//! (dockerd's daemon.json key names), over defaults.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::Args;
+
+/// The daemon's configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct FileConfig {
+    data_root: Option<PathBuf>,
+    exec_root: Option<PathBuf>,
+    #[serde(default)]
+    hosts: Vec<String>,
+    debug: Option<bool>,
+    #[serde(default)]
+    runtimes: HashMap<String, RuntimeEntry>,
+    pidfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RuntimeEntry {
+    path: PathBuf,
+}
+
+/// Everything the daemon runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub engine: engine::EngineConfig,
+    pub hosts: Vec<String>,
+    pub debug: bool,
+    pub pidfile: Option<PathBuf>,
+}
+
+impl Settings {
+    pub fn resolve(args: &Args) -> Result<Self> {
+        let file: FileConfig = match std::fs::read(&args.config_file) {
+            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+                format!("invalid configuration file {}", args.config_file.display())
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileConfig::default(),
+            Err(e) => {
+                return Err(e).with_context(|| format!("read {}", args.config_file.display()));
+            }
+        };
+        let data_root = args
+            .data_root
+            .clone()
+            .or(file.data_root)
+            .unwrap_or_else(|| "/var/lib/berth".into());
+        let run_root = args
+            .exec_root
+            .clone()
+            .or(file.exec_root)
+            .unwrap_or_else(|| "/run/berth".into());
+        let mut hosts = if args.hosts.is_empty() {
+            file.hosts
+        } else {
+            args.hosts.clone()
+        };
+        if hosts.is_empty() {
+            hosts.push(format!("unix://{}", run_root.join("berth.sock").display()));
+        }
+        let shim_binary = match &args.shim {
+            Some(path) => path.clone(),
+            None => std::env::current_exe()
+                .context("locate berthd")?
+                .with_file_name("berth-shim"),
+        };
+        let mut runtimes: HashMap<String, PathBuf> = file
+            .runtimes
+            .into_iter()
+            .map(|(name, entry)| (name, entry.path))
+            .collect();
+        for name in ["runc", "crun"] {
+            if !runtimes.contains_key(name) {
+                if let Some(path) = find_in_path(name) {
+                    runtimes.insert(name.to_string(), path);
+                }
+            }
+        }
+        if let Some(path) = find_in_path("berth-runtime") {
+            runtimes.entry("berth-runtime".into()).or_insert(path);
+        }
+        Ok(Self {
+            engine: engine::EngineConfig {
+                data_root,
+                run_root,
+                shim_binary,
+                runtimes,
+            },
+            hosts,
+            debug: args.debug || file.debug.unwrap_or(false),
+            pidfile: args.pidfile.clone().or(file.pidfile),
+        })
+    }
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| PathBuf::from(dir).join(name))
+        .find(|candidate| candidate.is_file())
+}

@@ -1,0 +1,257 @@
+//! End-to-end harness: a real `berthd` on its own socket and data root in a tempdir, driven by
+//! the real docker CLI (/usr/local/bin/docker, or `DOCKER` env) and by `berth`. Every daemon is
+//! torn down with its containers, mounts and files, also when a test panics.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A binary built next to berthd (same target directory).
+pub fn sibling_binary(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_berthd")).with_file_name(name)
+}
+
+/// The docker CLI under test.
+pub fn docker_cli() -> PathBuf {
+    std::env::var_os("DOCKER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/usr/local/bin/docker".into())
+}
+
+/// Output of a CLI call.
+pub struct Run {
+    pub what: String,
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "{} failed:\nstdout: {}\nstderr: {}",
+            self.what, self.stdout, self.stderr
+        );
+        self
+    }
+    pub fn out(&self) -> String {
+        self.stdout.trim().to_string()
+    }
+}
+
+fn output_of(what: String, output: Output) -> Run {
+    Run {
+        what,
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A running daemon.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// Starts berthd and waits until `/_ping` answers.
+    pub fn start() -> Daemon {
+        assert_eq!(
+            unsafe { libc::geteuid() },
+            0,
+            "the end-to-end tests need root"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("berthd-e2e-")
+            .tempdir()
+            .expect("tempdir");
+        let socket = dir.path().join("run/berth.sock");
+        let mut daemon = Daemon {
+            dir,
+            socket,
+            child: None,
+        };
+        daemon.spawn();
+        daemon
+    }
+
+    pub fn data_root(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("berthd.log"))
+            .expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_berthd"))
+            .arg("--data-root")
+            .arg(self.data_root())
+            .arg("--exec-root")
+            .arg(self.dir.path().join("run"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .arg("--config-file")
+            .arg(self.dir.path().join("none.json"))
+            .arg("--debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start berthd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("berthd did not come up: {}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
+    }
+
+    /// kill -9 of the daemon (containers keep running in their shims).
+    pub fn kill_hard(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the daemon again on the same roots.
+    pub fn restart(&mut self) {
+        self.kill_hard();
+        self.spawn();
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// Runs the docker CLI against this daemon.
+    pub fn docker(&self, args: &[&str]) -> Run {
+        self.docker_with_stdin(args, None)
+    }
+
+    pub fn docker_with_stdin(&self, args: &[&str], stdin: Option<&Path>) -> Run {
+        let mut command = Command::new(docker_cli());
+        command
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .args(args);
+        command.stdin(match stdin {
+            Some(path) => Stdio::from(std::fs::File::open(path).expect("stdin file")),
+            None => Stdio::null(),
+        });
+        output_of(
+            format!("docker {}", args.join(" ")),
+            command.output().expect("run docker"),
+        )
+    }
+
+    /// Runs the berth CLI against this daemon.
+    pub fn berth(&self, args: &[&str]) -> Run {
+        let mut command = Command::new(sibling_binary("berth"));
+        command
+            .env("BERTH_HOST", self.host())
+            .args(args)
+            .stdin(Stdio::null());
+        output_of(
+            format!("berth {}", args.join(" ")),
+            command.output().expect("run berth"),
+        )
+    }
+
+    /// Imports a busybox rootfs (Debian's busybox-static) as `busybox:latest`.
+    pub fn import_busybox(&self) {
+        let rootfs = self.dir.path().join("busybox-rootfs");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/busybox-rootfs.sh");
+        let status = Command::new("bash")
+            .arg(script)
+            .arg(&rootfs)
+            .stdout(Stdio::null())
+            .status()
+            .expect("rootfs");
+        assert!(status.success());
+        let tar = self.dir.path().join("busybox.tar");
+        let status = Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .expect("tar");
+        assert!(status.success());
+        self.docker_with_stdin(&["import", "-", "busybox:latest"], Some(&tar))
+            .ok();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let ids = self.docker(&["ps", "-aq"]).stdout;
+            let ids: Vec<&str> = ids.split_whitespace().collect();
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f"];
+                args.extend(ids);
+                let _ = self.docker(&args);
+            }
+        }
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill with a valid pid of our child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+        // Shims of containers that a failed test left behind.
+        for entry in std::fs::read_dir(self.dir.path().join("run/shims"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(pid) = std::fs::read_to_string(entry.path().join("shim.pid")) {
+                if let Ok(pid) = pid.trim().parse::<i32>() {
+                    // SAFETY: plain kill(2).
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+        // Mounts left under the tempdir, deepest first.
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let prefix = self.dir.path().display().to_string();
+        let mut mounts: Vec<&str> = mountinfo
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&prefix))
+            .collect();
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for mount in mounts {
+            let path = std::ffi::CString::new(mount).expect("path");
+            // SAFETY: umount2 with a NUL-terminated path.
+            unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
+/// Polls until `check` holds or the timeout passes.
+pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    check()
+}

@@ -1,0 +1,540 @@
+//! Container records: create, find, list, inspect, remove, prune, wait.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bollard_stubs::models::{
+    ContainerConfig, ContainerInspectResponse, ContainerSummary, EventMessageTypeEnum, HostConfig,
+    MountPoint,
+};
+use tokio::sync::{Mutex, watch};
+
+use crate::error::{Error, Result};
+use crate::record::{ContainerRecord, RunState, Status, now_rfc3339};
+use crate::{ContainerEntry, Engine, StatusChange, names};
+
+/// `POST /containers/create`.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    pub name: Option<String>,
+    pub config: ContainerConfig,
+    pub host_config: HostConfig,
+}
+
+/// Filters of `GET /containers/json`.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerFilters {
+    pub all: bool,
+    pub limit: Option<usize>,
+    /// Docker's filters: key -> accepted values.
+    pub filters: HashMap<String, Vec<String>>,
+}
+
+/// Conditions of `POST /containers/{id}/wait`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+impl WaitCondition {
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "" | "not-running" => Ok(Self::NotRunning),
+            "next-exit" => Ok(Self::NextExit),
+            "removed" => Ok(Self::Removed),
+            other => Err(Error::invalid(format!("invalid condition: \"{other}\""))),
+        }
+    }
+}
+
+fn new_id() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Engine {
+    /// Finds a container by full id, name, or unique id prefix.
+    pub fn find(&self, name_or_id: &str) -> Result<Arc<ContainerEntry>> {
+        let containers = self.containers.read().expect("containers lock");
+        if let Some(entry) = containers.get(name_or_id) {
+            return Ok(entry.clone());
+        }
+        let name = name_or_id.strip_prefix('/').unwrap_or(name_or_id);
+        if let Some(id) = self.names.read().expect("names lock").get(name) {
+            if let Some(entry) = containers.get(id) {
+                return Ok(entry.clone());
+            }
+        }
+        if !name_or_id.is_empty() {
+            let mut matches = containers
+                .iter()
+                .filter(|(id, _)| id.starts_with(name_or_id));
+            if let Some((_, entry)) = matches.next() {
+                if matches.next().is_some() {
+                    return Err(Error::invalid(format!(
+                        "multiple IDs found with provided prefix: {name_or_id}"
+                    )));
+                }
+                return Ok(entry.clone());
+            }
+        }
+        Err(Error::no_such_container(name_or_id))
+    }
+
+    pub(crate) fn insert(&self, record: ContainerRecord) -> Arc<ContainerEntry> {
+        let change = StatusChange {
+            status: record.state.status,
+            exit_code: record.state.exit_code,
+            exits: 0,
+            removed: false,
+        };
+        let id = record.id.clone();
+        let name = record.name.clone();
+        let entry = Arc::new(ContainerEntry {
+            record: Mutex::new(record),
+            status: watch::channel(change).0,
+        });
+        self.containers
+            .write()
+            .expect("containers lock")
+            .insert(id.clone(), entry.clone());
+        self.names.write().expect("names lock").insert(name, id);
+        entry
+    }
+
+    /// `POST /containers/create`: returns the id and warnings.
+    pub async fn create(&self, request: CreateRequest) -> Result<(String, Vec<String>)> {
+        let image_name = request
+            .config
+            .image
+            .clone()
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| Error::invalid("config.Image is required"))?;
+        let image = self.image_for_container(&image_name).await?;
+        let id = new_id();
+        let name = {
+            let mut names = self.names.write().expect("names lock");
+            let name = match &request.name {
+                Some(name) if !name.is_empty() => {
+                    let name = names::validate(name)?;
+                    if let Some(owner) = names.get(&name) {
+                        return Err(Error::conflict(format!(
+                            "Conflict. The container name \"/{name}\" is already in use by container \"{owner}\". You have to remove (or rename) that container to be able to reuse that name."
+                        )));
+                    }
+                    name
+                }
+                _ => (0..)
+                    .map(names::generate)
+                    .find(|n| !names.contains_key(n))
+                    .expect("a free name"),
+            };
+            // Reserved now so a concurrent create cannot take it.
+            names.insert(name.clone(), id.clone());
+            name
+        };
+        let result = self
+            .create_record(&id, &name, &image_name, &image, request)
+            .await;
+        match result {
+            Ok(record) => {
+                let mut attributes = HashMap::from([
+                    ("name".to_string(), record.name.clone()),
+                    ("image".to_string(), record.image_name.clone()),
+                ]);
+                for (key, value) in record.config.labels.iter().flatten() {
+                    attributes.insert(key.clone(), value.clone());
+                }
+                self.insert(record);
+                self.events
+                    .publish(EventMessageTypeEnum::CONTAINER, "create", &id, attributes);
+                Ok((id, Vec::new()))
+            }
+            Err(error) => {
+                self.names.write().expect("names lock").remove(&name);
+                let _ = std::fs::remove_dir_all(self.config.containers_root().join(&id));
+                Err(error)
+            }
+        }
+    }
+
+    async fn create_record(
+        &self,
+        id: &str,
+        name: &str,
+        image_name: &str,
+        image: &crate::images::ImageForContainer,
+        request: CreateRequest,
+    ) -> Result<ContainerRecord> {
+        let mut config = request.config;
+        let mut host_config = request.host_config;
+        crate::images::merge_image_config(&mut config, &image.config);
+        let (path, args) = crate::images::command_line(&config)?;
+        if let Some(policy) = host_config.restart_policy.as_ref() {
+            crate::lifecycle::validate_restart_policy(
+                policy,
+                host_config.auto_remove.unwrap_or(false),
+            )?;
+        }
+        let runtime = host_config
+            .runtime
+            .clone()
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "berth".into());
+        if runtime != "berth" && runtime != "runc" && !self.config.runtimes.contains_key(&runtime) {
+            return Err(Error::invalid(format!(
+                "unknown or invalid runtime name: {runtime}"
+            )));
+        }
+        host_config.runtime = Some(runtime.clone());
+        if host_config
+            .network_mode
+            .as_deref()
+            .is_none_or(str::is_empty)
+        {
+            host_config.network_mode = Some("bridge".into());
+        }
+        // Validate everything that the spec builder checks, now rather than at start.
+        let probe = crate::spec::SpecInput {
+            id,
+            config: &config,
+            host_config: &host_config,
+            args: vec![path.clone()],
+            env: vec![],
+            cwd: "/".into(),
+            uid: 0,
+            gid: 0,
+            additional_gids: vec![],
+            rootfs: "/".into(),
+            etc_files: vec![],
+            cgroup_path: String::new(),
+            seccomp: None,
+            init_binary: None,
+        };
+        crate::spec::build(&probe)?;
+        crate::rootfs::load_seccomp(&host_config)?;
+        let record = ContainerRecord {
+            id: id.to_string(),
+            name: name.to_string(),
+            created: now_rfc3339(),
+            image_name: image_name.to_string(),
+            image_id: image.id.to_string(),
+            config,
+            host_config,
+            path,
+            args,
+            state: RunState::default(),
+            restart_count: 0,
+            runtime,
+        };
+        let containers_root = self.config.containers_root();
+        record.save(&containers_root)?;
+        std::fs::File::create(record.log_path(&containers_root))?;
+        let images = self.images.clone();
+        let key = id.to_string();
+        let image_id = image.id.clone();
+        tokio::task::spawn_blocking(move || images.prepare_rootfs(&key, &image_id))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))??;
+        Ok(record)
+    }
+
+    /// `GET /containers/json`.
+    pub async fn list(&self, filters: &ContainerFilters) -> Result<Vec<ContainerSummary>> {
+        let entries: Vec<Arc<ContainerEntry>> = self
+            .containers
+            .read()
+            .expect("containers lock")
+            .values()
+            .cloned()
+            .collect();
+        let mut records = Vec::with_capacity(entries.len());
+        for entry in entries {
+            records.push(entry.record.lock().await.clone());
+        }
+        for key in filters.filters.keys() {
+            if !matches!(
+                key.as_str(),
+                "id" | "name"
+                    | "status"
+                    | "label"
+                    | "exited"
+                    | "ancestor"
+                    | "before"
+                    | "since"
+                    | "network"
+                    | "volume"
+                    | "health"
+                    | "isolation"
+                    | "is-task"
+                    | "publish"
+                    | "expose"
+            ) {
+                return Err(Error::invalid(format!("invalid filter '{key}'")));
+            }
+        }
+        let find_created = |name: &str| -> Option<String> {
+            records
+                .iter()
+                .find(|r| r.id.starts_with(name) || r.name == name.trim_start_matches('/'))
+                .map(|r| r.created.clone())
+        };
+        let before = filters
+            .filters
+            .get("before")
+            .and_then(|v| v.first())
+            .and_then(|n| find_created(n));
+        let since = filters
+            .filters
+            .get("since")
+            .and_then(|v| v.first())
+            .and_then(|n| find_created(n));
+        let any_status_filter =
+            filters.filters.contains_key("status") || filters.filters.contains_key("exited");
+        let mut selected: Vec<&ContainerRecord> = records
+            .iter()
+            .filter(|r| filters.all || any_status_filter || r.state.status.is_running())
+            .filter(|r| matches_filters(r, &filters.filters))
+            .filter(|r| before.as_ref().is_none_or(|b| r.created < *b))
+            .filter(|r| since.as_ref().is_none_or(|s| r.created > *s))
+            .collect();
+        selected.sort_by(|a, b| b.created.cmp(&a.created));
+        if let Some(limit) = filters.limit.filter(|l| *l > 0) {
+            selected.truncate(limit);
+        }
+        Ok(selected.into_iter().map(|r| r.summary()).collect())
+    }
+
+    /// `GET /containers/{id}/json`.
+    pub async fn inspect(&self, name_or_id: &str) -> Result<ContainerInspectResponse> {
+        let entry = self.find(name_or_id)?;
+        let record = entry.record.lock().await;
+        let mounts: Vec<MountPoint> = Vec::new();
+        Ok(record.inspect(&self.config.containers_root(), mounts))
+    }
+
+    /// `DELETE /containers/{id}`.
+    pub async fn remove(
+        self: &Arc<Self>,
+        name_or_id: &str,
+        force: bool,
+        _volumes: bool,
+    ) -> Result<()> {
+        let entry = self.find(name_or_id)?;
+        {
+            let record = entry.record.lock().await;
+            if record.state.status.is_running() {
+                if !force {
+                    let what = if record.state.status == Status::Paused {
+                        "paused"
+                    } else {
+                        "running"
+                    };
+                    return Err(Error::conflict(format!(
+                        "cannot remove container \"/{}\": container is {what}: stop the container before removing or force remove",
+                        record.name
+                    )));
+                }
+            }
+        }
+        if force {
+            self.kill_for_removal(&entry).await?;
+        }
+        self.destroy(&entry).await
+    }
+
+    /// Removes the record, rootfs and files of a stopped container.
+    pub(crate) async fn destroy(&self, entry: &Arc<ContainerEntry>) -> Result<()> {
+        let mut record = entry.record.lock().await;
+        if record.state.status == Status::Removing {
+            return Ok(());
+        }
+        record.state.status = Status::Removing;
+        let id = record.id.clone();
+        crate::rootfs::unmount(&self.config, &id);
+        let images = self.images.clone();
+        let key = id.clone();
+        tokio::task::spawn_blocking(move || images.remove_rootfs(&key))
+            .await
+            .map_err(|e| Error::internal(e.to_string()))??;
+        let _ = std::fs::remove_dir_all(self.config.shims_root().join(&id));
+        std::fs::remove_dir_all(self.config.containers_root().join(&id))?;
+        self.containers
+            .write()
+            .expect("containers lock")
+            .remove(&id);
+        self.names.write().expect("names lock").remove(&record.name);
+        let name = record.name.clone();
+        let image = record.image_name.clone();
+        {
+            let mut removed = self.recently_removed.lock().expect("removed lock");
+            removed.retain(|_, (_, at)| at.elapsed() < std::time::Duration::from_secs(10));
+            let now = std::time::Instant::now();
+            removed.insert(id.clone(), (record.state.exit_code, now));
+            removed.insert(name.clone(), (record.state.exit_code, now));
+        }
+        drop(record);
+        entry.status.send_modify(|change| change.removed = true);
+        self.events.publish(
+            EventMessageTypeEnum::CONTAINER,
+            "destroy",
+            &id,
+            HashMap::from([("name".to_string(), name), ("image".to_string(), image)]),
+        );
+        Ok(())
+    }
+
+    /// `POST /containers/prune`: removes stopped containers; returns their ids.
+    pub async fn prune(&self, _filters: &HashMap<String, Vec<String>>) -> Result<Vec<String>> {
+        let entries: Vec<Arc<ContainerEntry>> = self
+            .containers
+            .read()
+            .expect("containers lock")
+            .values()
+            .cloned()
+            .collect();
+        let mut removed = Vec::new();
+        for entry in entries {
+            let stopped = {
+                let record = entry.record.lock().await;
+                matches!(
+                    record.state.status,
+                    Status::Exited | Status::Created | Status::Dead
+                )
+                .then(|| record.id.clone())
+            };
+            if let Some(id) = stopped {
+                if self.destroy(&entry).await.is_ok() {
+                    removed.push(id);
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// `POST /containers/{id}/wait`: registers the waiter now (so an exit right after this call
+    /// is seen) and returns the future of the exit code.
+    ///
+    /// `next-exit` also counts an exit of the last few seconds when the container is stopped:
+    /// the docker CLI sends its wait and its start on separate connections, so a short-lived
+    /// container can exit before the wait arrives.
+    pub fn wait_registration(
+        &self,
+        name_or_id: &str,
+        condition: WaitCondition,
+    ) -> Result<WaitFuture> {
+        let entry = match self.find(name_or_id) {
+            Ok(entry) => entry,
+            Err(error) => {
+                let removed = self.recently_removed.lock().expect("removed lock");
+                return match removed.get(name_or_id).or_else(|| {
+                    removed
+                        .iter()
+                        .find(|(id, _)| id.starts_with(name_or_id))
+                        .map(|(_, v)| v)
+                }) {
+                    Some((code, _)) => {
+                        let code = *code;
+                        Ok(futures_ready(code))
+                    }
+                    None => Err(error),
+                };
+            }
+        };
+        let mut receiver = entry.status.subscribe();
+        let start = *receiver.borrow_and_update();
+        let recently_exited = entry
+            .record
+            .try_lock()
+            .ok()
+            .and_then(|record| record.state.finished_at.clone())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+            .is_some_and(|t| {
+                chrono::Utc::now()
+                    .signed_duration_since(t)
+                    .num_milliseconds()
+                    < 3000
+            });
+        Ok(Box::pin(async move {
+            loop {
+                let now = *receiver.borrow_and_update();
+                let stopped = !now.status.is_running() && now.status != Status::Removing;
+                let done = match condition {
+                    WaitCondition::NotRunning => stopped || now.removed,
+                    WaitCondition::NextExit => {
+                        now.exits > start.exits
+                            || now.removed
+                            || (stopped && start.status == Status::Exited && recently_exited)
+                    }
+                    WaitCondition::Removed => now.removed,
+                };
+                if done {
+                    return Ok(now.exit_code);
+                }
+                if receiver.changed().await.is_err() {
+                    return Ok(now.exit_code);
+                }
+            }
+        }))
+    }
+
+    /// `POST /containers/{id}/wait`, awaited.
+    pub async fn wait(&self, name_or_id: &str, condition: WaitCondition) -> Result<i64> {
+        self.wait_registration(name_or_id, condition)?.await
+    }
+}
+
+/// The answer of a wait.
+pub type WaitFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<i64>> + Send>>;
+
+fn futures_ready(code: i64) -> WaitFuture {
+    Box::pin(async move { Ok(code) })
+}
+
+fn matches_filters(record: &ContainerRecord, filters: &HashMap<String, Vec<String>>) -> bool {
+    filters.iter().all(|(key, values)| {
+        values.iter().any(|value| match key.as_str() {
+            "id" => record.id.starts_with(value.as_str()),
+            "name" => {
+                // Docker matches names as a regular expression; substring covers the common use.
+                let pattern = value.trim_start_matches('/');
+                let anchored_start = pattern.starts_with('^');
+                let anchored_end = pattern.ends_with('$');
+                let core = pattern.trim_start_matches('^').trim_end_matches('$');
+                match (anchored_start, anchored_end) {
+                    (true, true) => record.name == core,
+                    (true, false) => record.name.starts_with(core),
+                    (false, true) => record.name.ends_with(core),
+                    (false, false) => record.name.contains(core),
+                }
+            }
+            "status" => record.state.status.as_str() == value,
+            "exited" => {
+                record.state.status == Status::Exited
+                    && value
+                        .parse::<i64>()
+                        .is_ok_and(|code| code == record.state.exit_code)
+            }
+            "label" => {
+                let labels = record.config.labels.clone().unwrap_or_default();
+                match value.split_once('=') {
+                    Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+                    None => labels.contains_key(value),
+                }
+            }
+            "ancestor" => {
+                record.image_name == *value
+                    || record.image_id == *value
+                    || record
+                        .image_id
+                        .trim_start_matches("sha256:")
+                        .starts_with(value.as_str())
+                    || record.image_name == format!("{value}:latest")
+            }
+            "network" => record.host_config.network_mode.as_deref() == Some(value.as_str()),
+            _ => true,
+        })
+    })
+}

@@ -1,0 +1,110 @@
+//! Berth's engine: owns containers (records, lifecycle, logs, exit monitoring, restart
+//! policies) and, through the `image` crate, images; publishes events. It knows nothing of
+//! HTTP: the `api` crate calls these services and maps [`ErrorKind`](types::ErrorKind)s.
+//!
+//! Each running container has a `berth-shim` process (crate `shim`) that is the parent of its
+//! init, writes its log and records its exit; the engine talks to it over its socket, so a
+//! restart of the daemon leaves containers running and reattaches to them.
+
+mod containers;
+pub mod error;
+pub mod events;
+mod images;
+mod lifecycle;
+pub mod logs;
+pub mod names;
+pub mod record;
+mod rootfs;
+mod shim_client;
+pub mod spec;
+mod system;
+mod user;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::{Mutex, watch};
+
+pub use containers::{ContainerFilters, CreateRequest, WaitCondition};
+pub use error::{Error, Result};
+pub use record::{ContainerRecord, Status};
+pub use system::{API_VERSION, MIN_API_VERSION, VERSION};
+
+/// Where the engine keeps things and which helper programs it runs.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Persistent data (images, container records, logs): /var/lib/berth.
+    pub data_root: PathBuf,
+    /// Runtime state (shims, sockets): /run/berth.
+    pub run_root: PathBuf,
+    /// The `berth-shim` binary.
+    pub shim_binary: PathBuf,
+    /// Named OCI runtimes (`--runtime NAME`), as dockerd's `runtimes` setting.
+    pub runtimes: HashMap<String, PathBuf>,
+}
+
+impl EngineConfig {
+    pub fn containers_root(&self) -> PathBuf {
+        self.data_root.join("containers")
+    }
+    pub fn shims_root(&self) -> PathBuf {
+        self.run_root.join("shims")
+    }
+}
+
+/// One container: its record behind an async lock, and a channel announcing its status.
+pub struct ContainerEntry {
+    pub(crate) record: Mutex<ContainerRecord>,
+    pub(crate) status: watch::Sender<StatusChange>,
+}
+
+/// What waiters see change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusChange {
+    pub status: Status,
+    pub exit_code: i64,
+    /// Bumped on every exit, so `next-exit` waiters notice one even if the status is the same.
+    pub exits: u64,
+    pub removed: bool,
+}
+
+/// The engine.
+pub struct Engine {
+    pub(crate) config: EngineConfig,
+    pub(crate) containers: RwLock<HashMap<String, Arc<ContainerEntry>>>,
+    /// Name -> id.
+    pub(crate) names: RwLock<HashMap<String, String>>,
+    pub(crate) images: Arc<image::ImageStore>,
+    pub events: events::Events,
+    /// Exit codes of containers removed in the last seconds, by id and by name: a wait that
+    /// arrives just after an automatic removal still gets its answer.
+    pub(crate) recently_removed: std::sync::Mutex<HashMap<String, (i64, std::time::Instant)>>,
+}
+
+impl Engine {
+    /// Opens the stores under the data root and reattaches to the containers that still run.
+    pub async fn open(config: EngineConfig) -> Result<Arc<Self>> {
+        std::fs::create_dir_all(config.containers_root())?;
+        std::fs::create_dir_all(config.shims_root())?;
+        let images_root = config.data_root.join("image");
+        let images =
+            tokio::task::spawn_blocking(move || image::ImageStore::open(images_root).map(Arc::new))
+                .await
+                .map_err(|e| Error::internal(e.to_string()))??;
+        let engine = Arc::new(Self {
+            config,
+            containers: RwLock::new(HashMap::new()),
+            names: RwLock::new(HashMap::new()),
+            images,
+            events: events::Events::default(),
+            recently_removed: std::sync::Mutex::new(HashMap::new()),
+        });
+        engine.restore().await?;
+        Ok(engine)
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+}
