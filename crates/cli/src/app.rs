@@ -76,7 +76,7 @@ pub type CmdResult = Result<i32, Failure>;
 #[command(name = "berth", version, about, disable_help_subcommand = true)]
 pub struct Cli {
     /// Daemon socket to connect to (unix:///path or tcp://host:port).
-    /// (Only before the command, as in docker: `history -H` means --human.)
+    // Only before the command, as in docker: `history -H` means --human.
     #[arg(short = 'H', long = "host")]
     pub host: Option<String>,
     /// The command.

@@ -66,7 +66,7 @@ pub struct TagArgs {
 #[derive(Debug, Clone, Args)]
 pub struct HistoryArgs {
     /// Print sizes and dates in human readable format
-    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(short = 'H', long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, action = clap::ArgAction::Set)]
     pub human: bool,
     /// Don't truncate output
     #[arg(long = "no-trunc")]

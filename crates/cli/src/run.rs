@@ -135,7 +135,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub rm: bool,
     /// Proxy received signals to the process
-    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long = "sig-proxy", default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, action = clap::ArgAction::Set)]
     pub sig_proxy: bool,
     /// The container's options.
     #[command(flatten)]
