@@ -14,8 +14,12 @@ use crate::error::{Error, Result, sys};
 /// The runtime that creates, signals and deletes the container.
 #[derive(Debug)]
 pub enum Backend {
-    /// The `runtime` library in this process, state under `root`.
-    Builtin(runtime::Runtime),
+    /// The `runtime` library in this process.
+    Builtin {
+        runtime: runtime::Runtime,
+        /// Its state root.
+        root: PathBuf,
+    },
     /// An OCI runtime binary with runc's command line.
     External {
         /// The binary.
@@ -33,10 +37,10 @@ impl Backend {
     /// log in `log`.
     pub fn new(binary: Option<&Path>, root: &Path, log: PathBuf) -> Result<Self> {
         Ok(match binary {
-            None => Self::Builtin(runtime::Runtime::new(
-                root,
-                runtime::CgroupPathStyle::Cgroupfs,
-            )?),
+            None => Self::Builtin {
+                runtime: runtime::Runtime::new(root, runtime::CgroupPathStyle::Cgroupfs)?,
+                root: root.to_path_buf(),
+            },
             Some(binary) => Self::External {
                 binary: binary.to_path_buf(),
                 root: root.to_path_buf(),
@@ -55,7 +59,7 @@ impl Backend {
         pid_file: &Path,
     ) -> Result<i32> {
         match self {
-            Self::Builtin(runtime) => {
+            Self::Builtin { runtime, .. } => {
                 let options = runtime::CreateOptions {
                     id: id.to_string(),
                     bundle: bundle.to_path_buf(),
@@ -94,7 +98,7 @@ impl Backend {
     /// Starts the created container's program.
     pub fn start(&self, id: &str) -> Result<()> {
         match self {
-            Self::Builtin(runtime) => runtime.start(id).map(drop).map_err(Into::into),
+            Self::Builtin { runtime, .. } => runtime.start(id).map(drop).map_err(Into::into),
             Self::External { .. } => self.run_inheriting(&["start".as_ref(), id.as_ref()]),
         }
     }
@@ -104,7 +108,7 @@ impl Backend {
         let signal = nix::sys::signal::Signal::try_from(signal)
             .map_err(|_| Error::InvalidArgument(format!("unknown signal {signal}")))?;
         match self {
-            Self::Builtin(runtime) => Ok(runtime.kill(id, signal, all)?),
+            Self::Builtin { runtime, .. } => Ok(runtime.kill(id, signal, all)?),
             Self::External { .. } => {
                 let number = (signal as i32).to_string();
                 let mut args = vec!["kill"];
@@ -120,9 +124,11 @@ impl Backend {
     /// Whether the container is paused (frozen).
     pub fn paused(&self, id: &str) -> bool {
         match self {
-            Self::Builtin(runtime) => runtime
-                .state(id)
-                .is_ok_and(|state| state.status == runtime::Status::Paused),
+            // The record and the derived status only: `Runtime::state` would also look up the
+            // owner's user name through NSS, loading libraries into the long-lived shim.
+            Self::Builtin { runtime, root } => runtime::state::StateRoot::open(root)
+                .and_then(|state_root| state_root.load(id))
+                .is_ok_and(|record| runtime.status(&record) == runtime::Status::Paused),
             Self::External { .. } => self
                 .run_captured(&["state", id])
                 .ok()
@@ -135,7 +141,7 @@ impl Backend {
     /// and its runtime state. Deleting an unknown container succeeds.
     pub fn delete(&self, id: &str) -> Result<()> {
         match self {
-            Self::Builtin(runtime) => Ok(runtime.delete(id, true)?),
+            Self::Builtin { runtime, .. } => Ok(runtime.delete(id, true)?),
             Self::External { .. } => self.run_captured(&["delete", "--force", id]).map(drop),
         }
     }
@@ -196,7 +202,7 @@ impl Backend {
     fn log_length(&self) -> u64 {
         match self {
             Self::External { log, .. } => std::fs::metadata(log).map(|m| m.len()).unwrap_or(0),
-            Self::Builtin(_) => 0,
+            Self::Builtin { .. } => 0,
         }
     }
 
@@ -217,10 +223,10 @@ impl Backend {
 /// (logrus' JSON format, as runc and crun write with `--log-format json`).
 fn last_logged_error(text: &str) -> Option<String> {
     text.lines()
+        .rev()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|entry| matches!(entry["level"].as_str(), Some("error" | "fatal")))
-        .filter_map(|entry| entry["msg"].as_str().map(str::to_string))
-        .last()
+        .find_map(|entry| entry["msg"].as_str().map(str::to_string))
 }
 
 #[cfg(test)]

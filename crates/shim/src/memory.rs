@@ -10,7 +10,9 @@
 //!   what memory reclaim may do to such pages at any time, so it changes nothing but the count;
 //!   the pages stay in the page cache, shared. Mappings with copied (relocated) pages are left
 //!   alone, as dropping those would lose the relocations;
-//! - the heap is trimmed with `malloc_trim(3)`.
+//! - the heap is trimmed with `malloc_trim(3)`;
+//! - the main stack's pages below the current frame (deep setup calls left them) are dropped:
+//!   memory below the stack pointer is dead by the ABI and comes back zero-filled when used.
 
 use std::io::Read;
 
@@ -24,7 +26,21 @@ pub fn trim() {
         return;
     }
     let regions = droppable_regions(&smaps);
+    let stack = stack_region(&smaps);
     drop(smaps);
+    let here = 0u8;
+    let frame = std::hint::black_box(&here) as *const u8 as usize;
+    // Only when running on the main stack (not in another thread's).
+    if let Some((start, _)) = stack.filter(|(start, end)| (*start..*end).contains(&frame)) {
+        // Keep a margin below this frame for the calls made from here on.
+        let end = (frame.saturating_sub(STACK_MARGIN)) & !(PAGE - 1);
+        if end > start {
+            // SAFETY: [start, end) lies in the main thread's stack, more than STACK_MARGIN
+            // below the frame of this function: no live frame or red zone is in it (the
+            // only deeper frames while madvise runs are its own small wrapper's).
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+        }
+    }
     for (start, end) in regions {
         // SAFETY: the range is a whole mapping of this process that is read-only, file-backed
         // and has no private (copied) page, so every page can be refilled from its file and no
@@ -33,6 +49,24 @@ pub fn trim() {
     }
     // SAFETY: malloc_trim only releases free memory of the allocator; it takes no pointer.
     unsafe { libc::malloc_trim(0) };
+}
+
+/// Bytes kept below the caller's frame when the stack is trimmed.
+const STACK_MARGIN: usize = 16 * 1024;
+const PAGE: usize = 4096;
+
+/// The `[stack]` mapping in `smaps`.
+fn stack_region(smaps: &str) -> Option<(usize, usize)> {
+    smaps
+        .lines()
+        .filter(|line| line.ends_with("[stack]"))
+        .find_map(|line| {
+            let (start, end) = line.split_whitespace().next()?.split_once('-')?;
+            Some((
+                usize::from_str_radix(start, 16).ok()?,
+                usize::from_str_radix(end, 16).ok()?,
+            ))
+        })
 }
 
 /// Address ranges of the mappings in `smaps` (the text of /proc/PID/smaps, proc(5)) that are
@@ -59,12 +93,11 @@ fn droppable_regions(smaps: &str) -> Vec<(usize, usize)> {
                 && inode != "0"
                 && path.starts_with('/');
             current = eligible.then_some((start, end));
-        } else if first == "Anonymous:" {
-            if let Some(region) = current.take()
-                && fields.next() == Some("0")
-            {
-                regions.push(region);
-            }
+        } else if first == "Anonymous:"
+            && let Some(region) = current.take()
+            && fields.next() == Some("0")
+        {
+            regions.push(region);
         }
     }
     regions
@@ -98,6 +131,13 @@ Anonymous:            68 kB
                 (0x55bc96678000, 0x55bc96899000)
             ]
         );
+    }
+
+    #[test]
+    fn the_stack_mapping_is_found() {
+        let smaps = "7ffe1000-7ffe3000 rw-p 00000000 00:00 0                  [stack]\nRss: 8 kB\n";
+        assert_eq!(stack_region(smaps), Some((0x7ffe1000, 0x7ffe3000)));
+        assert_eq!(stack_region("nothing"), None);
     }
 
     #[test]

@@ -12,13 +12,12 @@
 //!   answer, so a client whose `wait` returned finds the container's cgroup gone.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -35,6 +34,8 @@ pub const DRAIN_IDLE: Duration = Duration::from_millis(100);
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 /// Bytes read from an output per poll round (on the stack).
 const READ_CHUNK: usize = 8192;
+/// Descriptors polled per round: signalfd, listener, two outputs, and up to 60 clients.
+const POLL_SLOTS: usize = 64;
 
 /// One output of the container and its unfinished line.
 #[derive(Debug)]
@@ -151,9 +152,9 @@ impl Monitor {
                 }
             }
             let timeout = if self.exit.is_some() {
-                PollTimeout::try_from(DRAIN_IDLE.as_millis() as i32).unwrap_or(PollTimeout::ZERO)
+                DRAIN_IDLE.as_millis() as i32
             } else {
-                PollTimeout::NONE
+                -1
             };
             let ready = match self.poll_round(&signals, timeout) {
                 Ok(ready) => ready,
@@ -179,60 +180,66 @@ impl Monitor {
     }
 
     /// One poll(2) and the work it found; returns how many descriptors were ready.
-    fn poll_round(&mut self, signals: &SignalFd, timeout: PollTimeout) -> nix::Result<i32> {
-        let input = PollFlags::POLLIN;
-        // Order: signalfd, listener, outputs, clients.
-        let (stdout_fd, stderr_fd) = match &self.stdio {
-            Stdio::Pipes { stdout, stderr, .. } => (stdout.fd.as_ref(), stderr.fd.as_ref()),
-            Stdio::Terminal(output) => (output.fd.as_ref(), None),
+    /// The descriptor set lives on the stack (no allocation per round); clients past
+    /// [`POLL_SLOTS`] wait for a later round.
+    fn poll_round(&mut self, signals: &SignalFd, timeout_ms: i32) -> Result<i32, Errno> {
+        let empty = libc::pollfd {
+            fd: -1,
+            events: 0,
+            revents: 0,
         };
-        let mut fds = Vec::with_capacity(4 + self.clients.len());
-        fds.push(PollFd::new(signals.as_fd(), input));
-        fds.push(PollFd::new(self.listener.as_fd(), input));
-        let mut output_slots = [None, None];
-        for (slot, fd) in [stdout_fd, stderr_fd].into_iter().enumerate() {
-            if let Some(fd) = fd {
-                output_slots[slot] = Some(fds.len());
-                fds.push(PollFd::new(fd.as_fd(), input));
+        let mut fds = [empty; POLL_SLOTS];
+        let entry = |fd: i32| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // Order: signalfd, listener, stdout (or the pty), stderr, clients. A closed output
+        // keeps its slot with fd -1, which poll(2) ignores.
+        fds[0] = entry(signals.as_fd().as_raw_fd());
+        fds[1] = entry(self.listener.as_raw_fd());
+        for slot in 0..2 {
+            if let Some(fd) = self.output_mut(slot).and_then(|o| o.fd.as_ref()) {
+                fds[2 + slot] = entry(fd.as_raw_fd());
             }
         }
-        let first_client = fds.len();
-        for client in &self.clients {
-            fds.push(PollFd::new(client.stream.as_fd(), input));
+        let clients = self.clients.len().min(POLL_SLOTS - 4);
+        for (index, client) in self.clients[..clients].iter().enumerate() {
+            fds[4 + index] = entry(client.stream.as_raw_fd());
         }
-        let ready = match poll(&mut fds, timeout) {
-            Ok(ready) => ready,
-            Err(Errno::EINTR) => return Ok(1),
-            Err(errno) => return Err(errno),
-        };
-        let fired = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
-        let signal_ready = fired(&fds[0]);
-        let listener_ready = fired(&fds[1]);
-        let outputs_ready = output_slots.map(|slot| slot.is_some_and(|i| fired(&fds[i])));
-        let clients_ready: Vec<bool> = fds[first_client..].iter().map(fired).collect();
-        drop(fds);
-
+        let count = 4 + clients;
+        // SAFETY: `fds` holds `count` initialised pollfd entries.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), count as libc::nfds_t, timeout_ms) };
+        if ready < 0 {
+            let errno = Errno::last();
+            return if errno == Errno::EINTR {
+                Ok(1)
+            } else {
+                Err(errno)
+            };
+        }
         if ready == 0 {
             return Ok(0);
         }
-        for (slot, is_ready) in outputs_ready.into_iter().enumerate() {
-            if is_ready {
+        let fired = |index: usize| fds[index].fd >= 0 && fds[index].revents != 0;
+        for slot in 0..2 {
+            if fired(2 + slot) {
                 self.read_output(slot);
             }
         }
         crate::log::flush(&mut self.log, &mut self.entries);
-        if signal_ready {
+        if fired(0) {
             while let Ok(Some(_)) = signals.read_signal() {}
             self.reap();
         }
-        if listener_ready {
-            self.accept();
-        }
         // Back to front, so removing a client keeps the other indices valid.
-        for index in (0..clients_ready.len()).rev() {
-            if clients_ready[index] {
+        for index in (0..clients).rev() {
+            if fired(4 + index) {
                 self.serve(index);
             }
+        }
+        if fired(1) {
+            self.accept();
         }
         Ok(ready)
     }
@@ -261,7 +268,7 @@ impl Monitor {
                     got = true;
                     output
                         .splitter
-                        .push(&buffer[..n], &crate::log::now(), &mut entries);
+                        .push(&buffer[..n], crate::log::now().as_str(), &mut entries);
                 }
                 Err(Errno::EAGAIN | Errno::EINTR) => {}
                 // EIO: the pty's last slave descriptor closed (pty(7)).
@@ -361,6 +368,8 @@ impl Monitor {
             }
         };
         send(&mut stream, &reply);
+        // Control requests are rare and run code the loop does not need again.
+        crate::memory::trim();
     }
 
     /// The reply to a request other than `wait`.
@@ -430,7 +439,7 @@ impl Monitor {
 
     fn oom_killed(&self) -> bool {
         let stats = match (&self.backend, &self.oom_cgroup) {
-            (Backend::Builtin(runtime), _) => runtime.stats(&self.id).ok(),
+            (Backend::Builtin { runtime, .. }, _) => runtime.stats(&self.id).ok(),
             (Backend::External { .. }, Some(path)) => cgroups::Hierarchies::detect()
                 .ok()
                 .and_then(|h| cgroups::Cgroup::new(&h, path).ok())
@@ -444,7 +453,7 @@ impl Monitor {
 /// The end of an output: its unfinished line is logged and the descriptor closed.
 fn close_output(output: &mut Output, entries: &mut Vec<u8>) {
     if output.fd.take().is_some() {
-        output.splitter.finish(&crate::log::now(), entries);
+        output.splitter.finish(crate::log::now().as_str(), entries);
     }
 }
 

@@ -117,18 +117,18 @@ impl Made {
     /// and appends cleanup failures to it.
     fn undo(self, options: &StartOptions, error: Error) -> Error {
         let mut problems = Vec::new();
-        if let (Some(backend), true) = (&self.backend, self.created) {
-            if let Err(e) = backend.delete(&options.id) {
-                problems.push(format!("delete container: {e}"));
-            }
+        if let (Some(backend), true) = (&self.backend, self.created)
+            && let Err(e) = backend.delete(&options.id)
+        {
+            problems.push(format!("delete container: {e}"));
         }
         if let Some(log) = &self.log {
             let _ = std::fs::remove_file(log);
         }
-        if self.state_dir {
-            if let Err(e) = std::fs::remove_dir_all(&options.state_dir) {
-                problems.push(format!("remove {}: {e}", options.state_dir.display()));
-            }
+        if self.state_dir
+            && let Err(e) = std::fs::remove_dir_all(&options.state_dir)
+        {
+            problems.push(format!("remove {}: {e}", options.state_dir.display()));
         }
         if problems.is_empty() {
             error
