@@ -397,6 +397,16 @@ fn wait_and_state_over_the_socket() {
             .unwrap();
         assert!(reply.contains("\"error\""), "{reply}");
     }
+    // A second shim for the same state directory is refused and harms nothing.
+    let second = run_bounded(container.start_command(&[]));
+    assert_eq!(second.status.code(), Some(1));
+    let second = String::from_utf8_lossy(&second.stdout);
+    assert!(second.contains("already runs"), "{second}");
+    assert!(container.socket().exists());
+    assert_eq!(
+        protocol::state(&container.socket()).unwrap().status,
+        shim::ShimStatus::Running
+    );
     // A waiter connected while the container runs.
     let socket = container.socket();
     let (tx, rx) = mpsc::channel();
@@ -631,4 +641,30 @@ fn bad_arguments_print_an_error_line() {
     assert!(String::from_utf8_lossy(&output.stdout).starts_with("error "));
     let output = run_bounded(Command::new(shim_binary()));
     assert_eq!(output.status.code(), Some(1));
+}
+
+fn oom_kill_is_recorded_with(runtime: Option<&str>) {
+    let mut container = TestContainer::new(
+        "oom",
+        "dd if=/dev/zero of=/dev/null bs=64M count=1; echo dd-ended-$?",
+    );
+    container.runtime = runtime.map(PathBuf::from);
+    container.config["linux"]["resources"] = json!({
+        "memory": { "limit": 16 * 1024 * 1024, "swap": 16 * 1024 * 1024 }
+    });
+    container.start(&[]);
+    let exit = container.wait();
+    assert!(exit.oom_killed, "{exit:?}");
+    let stdout = logs_of(&container.log_entries(), "stdout");
+    assert_eq!(stdout, ["dd-ended-137\n"]);
+}
+
+#[test]
+fn an_oom_kill_is_recorded() {
+    oom_kill_is_recorded_with(None);
+}
+
+#[test]
+fn an_oom_kill_is_recorded_with_runc() {
+    oom_kill_is_recorded_with(Some("/usr/sbin/runc"));
 }
