@@ -445,7 +445,7 @@ fn kill_all_reaches_every_process() {
 fn the_shim_outlives_the_process_that_started_it() {
     let mut container = TestContainer::new(
         "orphan",
-        "i=0; while [ $i -lt 400 ]; do echo tick $i; i=$((i+1)); sleep 0.05; done; exit 5",
+        "i=0; while [ $i -lt 200 ]; do echo tick $i; i=$((i+1)); sleep 0.03; done; exit 5",
     );
     // A starter that runs the shim, then lingers and gets SIGKILLed.
     let command = container.start_command(&[]);
@@ -489,8 +489,8 @@ fn the_shim_outlives_the_process_that_started_it() {
     let exit = container.wait();
     assert_eq!(exit.exit_code, 5);
     let stdout = logs_of(&container.log_entries(), "stdout");
-    assert_eq!(stdout.len(), 400);
-    assert_eq!(stdout[399], "tick 399\n");
+    assert_eq!(stdout.len(), 200);
+    assert_eq!(stdout[199], "tick 199\n");
 }
 
 #[test]
