@@ -299,6 +299,33 @@ impl Drop for TestContainer {
                 std::fs::remove_dir(controller.path().join(self.cgroup.trim_start_matches('/')));
         }
         drop(self.dir.take());
+        reap_zombie_shims();
+    }
+}
+
+/// Reaps shims that ended as our children (we are their subreaper), such as those of failed
+/// starts, so none is left a zombie. Only zombies are waited for: children of other running
+/// tests are not taken from them.
+fn reap_zombie_shims() {
+    let me = std::process::id().to_string();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if head.ends_with("(berth-shim")
+            && fields.first() == Some(&"Z")
+            && fields.get(1) == Some(&me.as_str())
+        {
+            // SAFETY: waitpid on a specific zombie child; WNOHANG never blocks.
+            unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+        }
     }
 }
 
