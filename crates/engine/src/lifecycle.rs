@@ -85,7 +85,16 @@ impl Engine {
             _ => {}
         }
         record.state.stopped_by_user = false;
-        self.start_locked(&entry, &mut record).await?;
+        if let Err(error) = self.start_locked(&entry, &mut record).await {
+            // As dockerd: a container of `run --rm` that cannot start is removed (the client
+            // waits for its removal).
+            if record.host_config.auto_remove.unwrap_or(false) {
+                drop(record);
+                entry.status.send_modify(|c| c.exits += 1);
+                let _ = self.destroy(&entry).await;
+            }
+            return Err(error);
+        }
         Ok(true)
     }
 
