@@ -260,3 +260,17 @@ fn default_devices_work_under_a_deny_all_rule() {
         "{out:?}"
     );
 }
+
+/// A filter may deny what the runtime itself uses between loading it and execve (here
+/// getcwd, as the OCI validation suite's seccomp test does): the container still starts.
+#[test]
+fn seccomp_denying_getcwd_still_starts_the_container() {
+    let mut c = Container::new("seccompcwd", &["sh", "-c", "echo started"]);
+    c.config["process"]["noNewPrivileges"] = json!(false);
+    c.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{ "names": ["getcwd"], "action": "SCMP_ACT_ERRNO" }]
+    });
+    let out = c.run();
+    assert_eq!(out.ok().lines(), vec!["started"]);
+}

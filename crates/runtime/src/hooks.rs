@@ -68,9 +68,12 @@ pub fn run(hooks: &[Hook], point: HookPoint, state: &State) -> Result<()> {
 
 /// Runs the hooks and logs failures instead of returning them: poststart and poststop failures
 /// must not stop the lifecycle (config.md: "the runtime MUST log a warning").
+/// Every hook runs even when an earlier one failed.
 pub fn run_logging_failures(hooks: &[Hook], point: HookPoint, state: &State) {
-    if let Err(error) = run(hooks, point, state) {
-        tracing::warn!("{error}");
+    for hook in hooks {
+        if let Err(error) = run(std::slice::from_ref(hook), point, state) {
+            tracing::warn!("{error}");
+        }
     }
 }
 
@@ -156,6 +159,24 @@ mod tests {
         run(&[hook], HookPoint::Prestart, &state()).unwrap();
         let written: State = serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap();
         assert_eq!(written.id(), "hooked");
+    }
+
+    #[test]
+    fn logged_failures_do_not_stop_the_remaining_hooks() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("ran");
+        let fail = HookBuilder::default().path("/bin/false").build().unwrap();
+        let write = HookBuilder::default()
+            .path("/bin/sh")
+            .args(vec![
+                "sh".into(),
+                "-c".into(),
+                format!("touch {}", out.display()),
+            ])
+            .build()
+            .unwrap();
+        run_logging_failures(&[fail, write], HookPoint::Poststop, &state());
+        assert!(out.exists());
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub fn prepare(process: &Process, seccomp_spec: Option<&LinuxSeccomp>) -> Result
         rlimits::set_oom_score_adj(score)?;
     }
     apply_lsm_labels(process)?;
+    // The containment check needs getcwd, which the spec's seccomp filter may deny: check
+    // while no filter is loaded, and chdir again after the identity change below.
+    change_directory(process.cwd())?;
     let no_new_privileges = process.no_new_privileges().unwrap_or(false);
     if no_new_privileges {
         // SAFETY: prctl with PR_SET_NO_NEW_PRIVS takes integer arguments only.
@@ -67,7 +70,9 @@ pub fn prepare(process: &Process, seccomp_spec: Option<&LinuxSeccomp>) -> Result
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
         umask as libc::mode_t,
     ));
-    change_directory(process.cwd())?;
+    // As the container's user now (a directory only root may enter fails here, as in runc).
+    nix::unistd::chdir(process.cwd())
+        .map_err(sys(format!("chdir to cwd {}", process.cwd().display())))?;
 
     let env: Vec<String> = process.env().clone().unwrap_or_default();
     let args = process.args().clone().unwrap_or_default();

@@ -52,9 +52,24 @@ impl Runtime {
         std::fs::remove_file(&fifo_path).map_err(sys("remove exec fifo"))?;
         let poststart = hooks::of(&record.spec, HookPoint::Poststart);
         if !poststart.is_empty() {
+            // Poststart hooks run after the user's program is executed (config.md): the init
+            // wrote the fifo byte just before its execve, so wait until its image changed.
+            wait_for_exec(record.pid);
             let state = self.hook_state(&record, Status::Running);
             hooks::run_logging_failures(&poststart, HookPoint::Poststart, &state);
         }
         Ok(record)
+    }
+}
+
+/// Waits (briefly) until the process no longer runs the runtime's own (sealed) image.
+fn wait_for_exec(pid: i32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while std::time::Instant::now() < deadline {
+        match std::fs::read_link(format!("/proc/{pid}/exe")) {
+            Ok(exe) if exe.to_string_lossy().starts_with("/memfd:berth-runtime") => {}
+            _ => return,
+        }
+        std::thread::sleep(Duration::from_micros(200));
     }
 }
