@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # scripts/setup.sh - set up a fresh Debian 12 machine for Berth, as root:
 # install the build and test packages, build the workspace in release mode,
-# install berth-runtime to /usr/local/bin, and check it runs a container.
+# install the binaries to /usr/local/bin, check berth-runtime runs a container,
+# start berthd, make a local busybox image (no registry is reachable) and run
+# `berth run --rm busybox echo hello` through the daemon.
 #
 #   sudo bash scripts/setup.sh
 #
@@ -33,8 +35,42 @@ build() {
 
 install_binaries() {
   step "install to $PREFIX/bin"
-  install -D -m 0755 "$REPO/target/release/berth-runtime" "$PREFIX/bin/berth-runtime"
-  echo "installed $PREFIX/bin/berth-runtime"
+  local binary
+  for binary in berth-runtime berthd berth-shim berth; do
+    install -D -m 0755 "$REPO/target/release/$binary" "$PREFIX/bin/$binary"
+    echo "installed $PREFIX/bin/$binary"
+  done
+}
+
+# start_daemon - (re)start berthd on /run/berth/berth.sock with its data in
+# /var/lib/berth; it keeps running after this script (containers outlive it
+# anyway: each has its own berth-shim).
+start_daemon() {
+  step "start berthd"
+  if [ -f /run/berth/berthd.pid ] && kill -0 "$(cat /run/berth/berthd.pid)" 2>/dev/null; then
+    kill "$(cat /run/berth/berthd.pid)"
+    for _ in $(seq 100); do kill -0 "$(cat /run/berth/berthd.pid 2>/dev/null)" 2>/dev/null || break; sleep 0.05; done
+  fi
+  mkdir -p /run/berth /var/log
+  setsid "$PREFIX/bin/berthd" --pidfile /run/berth/berthd.pid >>/var/log/berthd.log 2>&1 </dev/null &
+  for _ in $(seq 200); do "$PREFIX/bin/berth" version >/dev/null 2>&1 && break; sleep 0.05; done
+  "$PREFIX/bin/berth" version
+}
+
+# busybox_image - busybox:latest from Debian's busybox-static, imported.
+busybox_image() {
+  step "busybox:latest image"
+  local rootfs
+  rootfs=$(mktemp -d)
+  bash "$REPO/scripts/busybox-rootfs.sh" "$rootfs" >/dev/null
+  tar -C "$rootfs" -c . | "$PREFIX/bin/berth" import - busybox:latest
+  rm -rf "$rootfs"
+}
+
+# hello - the main job: a container through the daemon.
+hello() {
+  step "berth run --rm busybox echo hello"
+  "$PREFIX/bin/berth" run --rm busybox echo hello
 }
 
 # smoke_test_runtime [RUNTIME] - run `echo hello from berth` in a busybox
@@ -65,8 +101,10 @@ main() {
   build
   install_binaries
   smoke_test_runtime "$PREFIX/bin/berth-runtime"
-  # Next: install and start berthd here once it exists.
-  step "done: berth-runtime is ready ($PREFIX/bin/berth-runtime)"
+  start_daemon
+  busybox_image
+  hello
+  step "done: berthd serves unix:///run/berth/berth.sock (docker CLI: DOCKER_HOST=unix:///run/berth/berth.sock)"
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then

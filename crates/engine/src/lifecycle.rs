@@ -266,9 +266,12 @@ impl Engine {
         }
         let id = record.id.clone();
         record.state.status = Status::Exited;
-        record.state.exit_code = exit.exit_code;
+        record.state.exit_code = exit.exit_code as i64;
         record.state.oom_killed = exit.oom_killed;
-        record.state.finished_at = Some(exit.finished_at.clone().unwrap_or_else(now_rfc3339));
+        record.state.finished_at = Some(
+            exit.finished_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        );
         record.state.pid = 0;
         crate::rootfs::unmount(&self.config, &id);
         let _ = std::fs::remove_dir_all(self.shim_dir(&id));
@@ -287,7 +290,7 @@ impl Engine {
             .publish(EventMessageTypeEnum::CONTAINER, "die", &id, attributes);
         entry.status.send_modify(|c| {
             c.status = Status::Exited;
-            c.exit_code = exit.exit_code;
+            c.exit_code = exit.exit_code as i64;
             c.exits += 1;
         });
         if record.host_config.auto_remove.unwrap_or(false) {
@@ -528,10 +531,8 @@ impl Engine {
             if shim_client::is_alive(&state_dir).await {
                 self.monitor(entry, pid);
             } else {
-                let exit = shim_client::read_exit_file(&state_dir).unwrap_or(ExitStatus {
-                    exit_code: 255,
-                    ..Default::default()
-                });
+                let exit =
+                    shim_client::read_exit_file(&state_dir).unwrap_or_else(shim_client::lost_exit);
                 self.handle_exit(entry, pid, exit).await;
             }
         }

@@ -235,8 +235,15 @@ impl ContainerRecord {
 
     /// One row of `GET /containers/json`.
     pub fn summary(&self) -> ContainerSummary {
+        // dockerd quotes the arguments that contain spaces: sh -c 'echo a b'.
         let command = std::iter::once(self.path.clone())
-            .chain(self.args.iter().cloned())
+            .chain(self.args.iter().map(|arg| {
+                if arg.is_empty() || arg.contains(char::is_whitespace) {
+                    format!("'{arg}'")
+                } else {
+                    arg.clone()
+                }
+            }))
             .collect::<Vec<_>>()
             .join(" ");
         let state = match self.state.status {

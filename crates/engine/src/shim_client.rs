@@ -3,23 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use shim::protocol::{Request, StateDir};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
 use crate::error::{Error, Result};
 
-/// How a container's init ended, as the shim records it in exit.json.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ExitStatus {
-    pub exit_code: i64,
-    #[serde(default)]
-    pub signal: Option<i32>,
-    #[serde(default)]
-    pub finished_at: Option<String>,
-    #[serde(default)]
-    pub oom_killed: bool,
-}
+/// How a container's init ended: the shim's exit record.
+pub use shim::protocol::ExitRecord as ExitStatus;
 
 /// What a shim is started with.
 pub struct ShimLaunch<'a> {
@@ -92,12 +83,12 @@ fn start_error(message: &str) -> Error {
 
 /// Socket path of a shim.
 pub fn socket(state_dir: &Path) -> PathBuf {
-    state_dir.join("shim.sock")
+    StateDir(state_dir.to_path_buf()).socket()
 }
 
-async fn request(state_dir: &Path, body: serde_json::Value) -> std::io::Result<serde_json::Value> {
+async fn request(state_dir: &Path, body: Request) -> std::io::Result<serde_json::Value> {
     let mut stream = UnixStream::connect(socket(state_dir)).await?;
-    let mut line = body.to_string();
+    let mut line = serde_json::to_string(&body).map_err(std::io::Error::other)?;
     line.push('\n');
     stream.write_all(line.as_bytes()).await?;
     let mut reader = BufReader::new(stream);
@@ -114,29 +105,34 @@ async fn request(state_dir: &Path, body: serde_json::Value) -> std::io::Result<s
 
 /// Blocks until the container's init exits. Falls back to exit.json when the shim is gone.
 pub async fn wait(state_dir: &Path) -> ExitStatus {
-    match request(state_dir, serde_json::json!({"op": "wait"})).await {
-        Ok(answer) => serde_json::from_value(answer).unwrap_or_default(),
-        Err(_) => read_exit_file(state_dir).unwrap_or(ExitStatus {
-            exit_code: 255,
-            ..Default::default()
-        }),
+    let answer = request(state_dir, Request::Wait).await.ok();
+    answer
+        .and_then(|answer| serde_json::from_value(answer).ok())
+        .or_else(|| read_exit_file(state_dir))
+        .unwrap_or_else(lost_exit)
+}
+
+/// The exit of a container whose shim vanished without a record (killed with its daemon's
+/// machine, say): Docker reports such a container as exited with 255.
+pub fn lost_exit() -> ExitStatus {
+    ExitStatus {
+        exit_code: 255,
+        signal: None,
+        finished_at: chrono::Utc::now(),
+        oom_killed: false,
     }
 }
 
 /// exit.json, if the container ended.
 pub fn read_exit_file(state_dir: &Path) -> Option<ExitStatus> {
-    let bytes = std::fs::read(state_dir.join("exit.json")).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    StateDir(state_dir.to_path_buf()).read_exit().ok().flatten()
 }
 
 /// Sends a signal to the init (or, with `all`, to every process of the container).
 pub async fn kill(state_dir: &Path, signal: i32, all: bool) -> Result<()> {
-    let answer = request(
-        state_dir,
-        serde_json::json!({"op": "kill", "signal": signal, "all": all}),
-    )
-    .await
-    .map_err(|e| Error::conflict(format!("container is not running: {e}")))?;
+    let answer = request(state_dir, Request::Kill { signal, all })
+        .await
+        .map_err(|e| Error::conflict(format!("container is not running: {e}")))?;
     match answer.get("error").and_then(|e| e.as_str()) {
         Some(message) => Err(Error::internal(message.to_string())),
         None => Ok(()),

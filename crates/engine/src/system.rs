@@ -13,6 +13,13 @@ pub const API_VERSION: &str = "1.47";
 pub const MIN_API_VERSION: &str = "1.24";
 /// Engine version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Commit the daemon was built from (docker prints it as "Git commit").
+const GIT_COMMIT: &str = match option_env!("BERTH_GIT_COMMIT") {
+    Some(commit) => commit,
+    None => "unknown",
+};
+/// Docker prints a "Go version"; ours is the language of the build.
+const RUST_VERSION: &str = "rust";
 
 fn kernel_version() -> String {
     nix::sys::utsname::uname()
@@ -167,6 +174,10 @@ impl Engine {
                 ("Os".to_string(), "linux".to_string()),
                 ("Arch".to_string(), go_arch().to_string()),
                 ("KernelVersion".to_string(), kernel_version()),
+                ("GitCommit".to_string(), GIT_COMMIT.to_string()),
+                ("BuildTime".to_string(), String::new()),
+                ("Experimental".to_string(), "false".to_string()),
+                ("GoVersion".to_string(), RUST_VERSION.to_string()),
             ])),
         };
         SystemVersion {
@@ -177,8 +188,8 @@ impl Engine {
             version: Some(VERSION.into()),
             api_version: Some(API_VERSION.into()),
             min_api_version: Some(MIN_API_VERSION.into()),
-            git_commit: Some(String::new()),
-            go_version: Some(String::new()),
+            git_commit: Some(GIT_COMMIT.into()),
+            go_version: Some(RUST_VERSION.into()),
             os: Some("linux".into()),
             arch: Some(go_arch().into()),
             kernel_version: Some(kernel_version()),
