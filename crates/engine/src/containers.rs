@@ -55,6 +55,16 @@ fn new_id() -> String {
 }
 
 impl Engine {
+    /// Every container, as a snapshot of the table.
+    pub(crate) fn entries(&self) -> Vec<Arc<ContainerEntry>> {
+        self.containers
+            .read()
+            .expect("containers lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
     /// Finds a container by full id, name, or unique id prefix.
     pub fn find(&self, name_or_id: &str) -> Result<Arc<ContainerEntry>> {
         let containers = self.containers.read().expect("containers lock");
@@ -243,13 +253,7 @@ impl Engine {
 
     /// `GET /containers/json`.
     pub async fn list(&self, filters: &ContainerFilters) -> Result<Vec<ContainerSummary>> {
-        let entries: Vec<Arc<ContainerEntry>> = self
-            .containers
-            .read()
-            .expect("containers lock")
-            .values()
-            .cloned()
-            .collect();
+        let entries = self.entries();
         let mut records = Vec::with_capacity(entries.len());
         for entry in entries {
             records.push(entry.record.lock().await.clone());
@@ -388,13 +392,7 @@ impl Engine {
 
     /// `POST /containers/prune`: removes stopped containers; returns their ids.
     pub async fn prune(&self, _filters: &HashMap<String, Vec<String>>) -> Result<Vec<String>> {
-        let entries: Vec<Arc<ContainerEntry>> = self
-            .containers
-            .read()
-            .expect("containers lock")
-            .values()
-            .cloned()
-            .collect();
+        let entries = self.entries();
         let mut removed = Vec::new();
         for entry in entries {
             let stopped = {

@@ -150,13 +150,7 @@ async fn blocking<T: Send + 'static>(
 impl Engine {
     /// Which containers use which image (id -> one user, a running one preferred).
     async fn image_users(&self) -> HashMap<String, image::ImageUse> {
-        let entries: Vec<_> = self
-            .containers
-            .read()
-            .expect("containers lock")
-            .values()
-            .cloned()
-            .collect();
+        let entries = self.entries();
         let mut users: HashMap<String, image::ImageUse> = HashMap::new();
         for entry in entries {
             let record = entry.record.lock().await;

@@ -130,7 +130,7 @@ impl ContainerRecord {
             time.as_deref()
                 .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| chrono::Utc::now().signed_duration_since(t))
-                .map(human_duration)
+                .map(|elapsed| types::human_duration(elapsed.to_std().unwrap_or_default()))
                 .unwrap_or_else(|| "Less than a second".into())
         };
         match self.state.status {
@@ -275,60 +275,6 @@ impl ContainerRecord {
             }),
             mounts: Some(Vec::new()),
             ..Default::default()
-        }
-    }
-}
-
-/// Docker's go-units HumanDuration.
-pub fn human_duration(duration: chrono::TimeDelta) -> String {
-    let seconds = duration.num_seconds();
-    if seconds < 1 {
-        return "Less than a second".into();
-    } else if seconds == 1 {
-        return "1 second".into();
-    } else if seconds < 60 {
-        return format!("{seconds} seconds");
-    }
-    let minutes = duration.num_minutes();
-    if minutes == 1 {
-        return "About a minute".into();
-    } else if minutes < 60 {
-        return format!("{minutes} minutes");
-    }
-    let hours = (seconds as f64 / 3600.0).round() as i64;
-    if hours == 1 {
-        "About an hour".into()
-    } else if hours < 48 {
-        format!("{hours} hours")
-    } else if hours < 24 * 7 * 2 {
-        format!("{} days", hours / 24)
-    } else if hours < 24 * 30 * 2 {
-        format!("{} weeks", hours / 24 / 7)
-    } else if hours < 24 * 365 * 2 {
-        format!("{} months", hours / 24 / 30)
-    } else {
-        format!("{} years", hours / 24 / 365)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_like_docker() {
-        let cases = [
-            (0, "Less than a second"),
-            (1, "1 second"),
-            (59, "59 seconds"),
-            (60, "About a minute"),
-            (300, "5 minutes"),
-            (3600, "About an hour"),
-            (7200, "2 hours"),
-            (3 * 86400, "3 days"),
-        ];
-        for (seconds, text) in cases {
-            assert_eq!(human_duration(chrono::TimeDelta::seconds(seconds)), text);
         }
     }
 }

@@ -57,13 +57,7 @@ fn os_name() -> String {
 impl Engine {
     /// `GET /info`.
     pub async fn info(&self) -> SystemInfo {
-        let entries: Vec<_> = self
-            .containers
-            .read()
-            .expect("containers lock")
-            .values()
-            .cloned()
-            .collect();
+        let entries = self.entries();
         let (mut running, mut paused, mut stopped) = (0, 0, 0);
         for entry in &entries {
             match entry.record.lock().await.state.status {

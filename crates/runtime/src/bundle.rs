@@ -166,7 +166,10 @@ mod tests {
         bundle_with(GOOD).unwrap();
         let cases = [
             ("{not json", "config.json"),
-            (&GOOD.replace("\"pid\"", "\"bogus\""), "unknown variant `bogus`"),
+            (
+                &GOOD.replace("\"pid\"", "\"bogus\""),
+                "unknown variant `bogus`",
+            ),
             (&GOOD.replace("rootfs", "missing"), "does not exist"),
             (
                 &GOOD.replace("\"cwd\":\"/\"", "\"cwd\":\"rel\""),

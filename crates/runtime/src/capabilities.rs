@@ -297,27 +297,11 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     use nix::sys::stat::{Mode, SFlag};
-    use nix::sys::wait::{WaitStatus, waitpid};
-    use nix::unistd::{ForkResult, fork};
+    use nix::sys::wait::WaitStatus;
     use oci_spec::runtime::LinuxCapabilitiesBuilder;
 
     use super::*;
-
-    /// Runs `body` in a forked child and returns how it ended. The child never returns into the
-    /// test harness: it `_exit`s with the body's code, or 101 on a panic.
-    fn in_child(body: impl FnOnce() -> i32) -> WaitStatus {
-        // SAFETY: the child only runs `body` (which touches its own process state) and then
-        // `_exit`s; it never returns into the multi-threaded test harness.
-        match unsafe { fork() }.expect("fork") {
-            ForkResult::Child => {
-                let code =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(101);
-                // SAFETY: _exit ends the child without running the harness' atexit handlers.
-                unsafe { libc::_exit(code) }
-            }
-            ForkResult::Parent { child } => waitpid(child, None).expect("waitpid"),
-        }
-    }
+    use crate::test_support::in_child;
 
     /// All spec capabilities, parsed from the kernel names the `caps` crate knows.
     fn all_spec_caps() -> Vec<Capability> {

@@ -47,7 +47,10 @@ pub enum Error {
 impl Error {
     /// Wraps an errno from a syscall with the step that made it.
     pub fn sys(what: impl Into<String>, errno: impl Into<std::io::Error>) -> Self {
-        Self::Sys { what: what.into(), source: errno.into() }
+        Self::Sys {
+            what: what.into(),
+            source: errno.into(),
+        }
     }
 
     /// The shared kind of this error.

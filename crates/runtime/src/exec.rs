@@ -86,10 +86,15 @@ impl Runtime {
         if !flags.capabilities.is_empty() {
             let mut caps = process.capabilities().clone().unwrap_or_default();
             for name in &flags.capabilities {
-                let full = if name.starts_with("CAP_") { name.clone() } else { format!("CAP_{name}") };
+                let full = if name.starts_with("CAP_") {
+                    name.clone()
+                } else {
+                    format!("CAP_{name}")
+                };
                 let capability: oci_spec::runtime::Capability =
-                    serde_json::from_value(serde_json::Value::String(full))
-                    .map_err(|_| Error::InvalidArgument(format!("unknown capability {name:?}")))?;
+                    serde_json::from_value(serde_json::Value::String(full)).map_err(|_| {
+                        Error::InvalidArgument(format!("unknown capability {name:?}"))
+                    })?;
                 let add = |set: &mut std::collections::HashSet<oci_spec::runtime::Capability>| {
                     set.insert(capability);
                 };

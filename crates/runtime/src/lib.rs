@@ -35,6 +35,8 @@ pub mod sealed_exe;
 pub mod seccomp;
 mod start;
 pub mod state;
+#[cfg(test)]
+mod test_support;
 
 pub use container::{CgroupPathStyle, ContainerStatus, Runtime};
 pub use create::CreateOptions;

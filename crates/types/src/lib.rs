@@ -2,10 +2,12 @@
 
 mod digest;
 mod error_kind;
+mod human;
 mod reference;
 
 pub use digest::{Algorithm, Digest, DigestError};
 pub use error_kind::ErrorKind;
+pub use human::human_duration;
 pub use reference::{
     DEFAULT_DOMAIN, DEFAULT_TAG, LEGACY_DEFAULT_DOMAIN, NAME_TOTAL_LENGTH_MAX,
     OFFICIAL_REPO_PREFIX, Reference, ReferenceError,
