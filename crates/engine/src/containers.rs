@@ -363,7 +363,7 @@ impl Engine {
         tokio::task::spawn_blocking(move || images.remove_rootfs(&key))
             .await
             .map_err(|e| Error::internal(e.to_string()))??;
-        let _ = std::fs::remove_dir_all(self.config.shims_root().join(&id));
+        let _ = std::fs::remove_dir_all(self.shim_dir(&id));
         std::fs::remove_dir_all(self.config.containers_root().join(&id))?;
         self.containers
             .write()

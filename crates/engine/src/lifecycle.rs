@@ -55,8 +55,10 @@ fn signal_number(name: &str) -> Result<i32> {
 }
 
 impl Engine {
-    fn shim_dir(&self, id: &str) -> std::path::PathBuf {
-        self.config.shims_root().join(id)
+    /// The shim's state directory. Named by the first 16 hex digits of the id: its socket path
+    /// must fit in sun_path (108 bytes), which a full id under a deep exec root would not.
+    pub(crate) fn shim_dir(&self, id: &str) -> std::path::PathBuf {
+        self.config.shims_root().join(&id[..id.len().min(16)])
     }
 
     fn attributes(record: &ContainerRecord) -> HashMap<String, String> {

@@ -559,7 +559,7 @@ mod tests {
         assert_eq!(memory.limit(), Some(64 * 1024 * 1024));
         assert_eq!(memory.swap(), Some(128 * 1024 * 1024));
         assert_eq!(resources.cpu().as_ref().unwrap().quota(), Some(50_000));
-        assert_eq!(resources.pids().as_ref().unwrap().limit(), Some(10));
+        assert_eq!(resources.pids().as_ref().unwrap().limit(), 10);
         let caps = spec
             .process()
             .as_ref()
