@@ -613,7 +613,6 @@ fn create_with_negative_memory_or_relative_bind_target_is_400() {
 }
 
 #[test]
-#[ignore = "daemon bug: POST /containers/create takes a non-empty body of any Content-Type; dockerd (httputils.CheckForJSON) answers 400"]
 fn create_requires_a_json_content_type() {
     let daemon = Daemon::start();
     daemon.import_busybox();
@@ -665,7 +664,6 @@ fn kill_with_unknown_signal_name_is_400() {
 }
 
 #[test]
-#[ignore = "daemon bug: kill checks the container's state before the signal (409 for a stopped container) and a numeric signal Linux does not have is a 500; dockerd's ContainerKill validates the signal first and answers 400"]
 fn kill_signal_is_validated_before_the_container_state() {
     let daemon = Daemon::start();
     daemon.import_busybox();

@@ -41,6 +41,12 @@ pub fn validate_restart_policy(policy: &RestartPolicy, auto_remove: bool) -> Res
 
 fn signal_number(name: &str) -> Result<i32> {
     if let Ok(number) = name.parse::<i32>() {
+        // Linux has signals 1..=64 (real-time ones included).
+        if !(1..=64).contains(&number) {
+            return Err(Error::invalid(format!(
+                "the linux daemon does not support signal {number}"
+            )));
+        }
         return Ok(number);
     }
     let upper = name.to_ascii_uppercase();
@@ -361,6 +367,8 @@ impl Engine {
 
     /// `POST /containers/{id}/kill`.
     pub async fn kill(&self, name_or_id: &str, signal: Option<&str>) -> Result<()> {
+        // The signal is checked before the container, as dockerd does.
+        let signal = signal_number(signal.filter(|s| !s.is_empty()).unwrap_or("KILL"))?;
         let entry = self.find(name_or_id)?;
         let record = entry.record.lock().await;
         if !record.state.status.is_running() {
@@ -369,7 +377,6 @@ impl Engine {
                 name_or_id, record.id
             )));
         }
-        let signal = signal_number(signal.filter(|s| !s.is_empty()).unwrap_or("KILL"))?;
         let id = record.id.clone();
         drop(record);
         shim_client::kill(&self.shim_dir(&id), signal, false).await?;

@@ -425,7 +425,7 @@ fn resources(host: &HostConfig) -> Result<oci_spec::runtime::LinuxResources> {
 
     let mut memory = LinuxMemoryBuilder::default();
     let mut has_memory = false;
-    if let Some(limit) = host.memory.filter(|m| *m > 0) {
+    if let Some(limit) = host.memory.filter(|m| *m != 0) {
         if limit < 6 * 1024 * 1024 {
             return Err(Error::invalid("Minimum memory limit allowed is 6MB"));
         }

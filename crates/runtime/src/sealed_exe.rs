@@ -106,6 +106,8 @@ pub fn ensure_sealed() -> Result<()> {
             .map(|e| e.as_ptr())
             .chain(std::iter::once(std::ptr::null()))
             .collect();
+        // SAFETY: execveat with AT_EMPTY_PATH runs the file behind the descriptor; both vectors
+        // are NUL-terminated arrays of pointers to C strings that outlive the call.
         unsafe {
             libc::syscall(
                 libc::SYS_execveat,

@@ -83,6 +83,7 @@ pub async fn route(state: &AppState, request: ApiRequest) -> ApiResult<Response>
 
 async fn create(state: &AppState, request: ApiRequest) -> ApiResult<Response> {
     let name = request.query.get("name").map(str::to_string);
+    check_json_content_type(&request.request)?;
     let body: ContainerCreateBody = json_body(request.request).await?;
     let host_config: HostConfig = body.host_config.clone().unwrap_or_default();
     // ContainerCreateBody is Config with HostConfig and NetworkingConfig beside it.
@@ -106,6 +107,26 @@ async fn create(state: &AppState, request: ApiRequest) -> ApiResult<Response> {
         StatusCode::CREATED,
         &serde_json::json!({ "Id": id, "Warnings": warnings }),
     ))
+}
+
+/// dockerd's CheckForJSON: a request with a body must say it is JSON.
+fn check_json_content_type(request: &axum::extract::Request) -> ApiResult<()> {
+    let has_body = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_none_or(|length| length.as_bytes() != b"0");
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media_type = content_type.split(';').next().unwrap_or("").trim();
+    if has_body && !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::bad_request(format!(
+            "unsupported Content-Type header ({content_type}): must be 'application/json'"
+        )));
+    }
+    Ok(())
 }
 
 /// The answer's headers go out at once, so the client knows the wait is registered before it
