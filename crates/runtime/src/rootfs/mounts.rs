@@ -231,8 +231,17 @@ impl<'a> Mounter<'a> {
             match fs_type {
                 "cgroup" => self.cgroup(destination, target, options, false)?,
                 "cgroup2" => self.cgroup(destination, target, options, true)?,
-                "sysfs" => self.sysfs(source, destination, target, options)?,
-                "mqueue" => self.mqueue(source, destination, target, options)?,
+                "sysfs" => {
+                    self.namespaced_fs("sysfs", "/sys", source, destination, target, options)?
+                }
+                "mqueue" => self.namespaced_fs(
+                    "mqueue",
+                    "/dev/mqueue",
+                    source,
+                    destination,
+                    target,
+                    options,
+                )?,
                 "devpts" => self.devpts(source, target, options)?,
                 // Some configs name the /dev/shm filesystem "shm"; it is a tmpfs.
                 "shm" | "tmpfs" if options.tmpcopyup => {
@@ -328,76 +337,59 @@ impl<'a> Mounter<'a> {
         Ok(())
     }
 
-    /// sysfs belongs to the network namespace: in a new user namespace that shares the host's
-    /// network namespace the kernel refuses it (EPERM), so bind the host's /sys read-only.
-    fn sysfs(
+    /// sysfs belongs to the network namespace and mqueue to the IPC namespace: in a new user
+    /// namespace that shares the host's one, the kernel refuses a fresh mount (EPERM), so the
+    /// host's instance (`host_path`) is bound instead — sysfs read-only, as runc does.
+    fn namespaced_fs(
         &self,
+        kind: &'static str,
+        host_path: &'static str,
         source: Option<&Path>,
         destination: &Path,
         target: &Path,
         options: &MountOptions,
     ) -> Result<()> {
-        let source = source.unwrap_or(Path::new("sysfs"));
+        let source = source.unwrap_or(Path::new(kind));
         let data = options.data_string();
         match mount_raw(
             Some(source),
             target,
-            Some("sysfs"),
+            Some(kind),
             options.flags,
             data.as_deref(),
         ) {
             Ok(()) => Ok(()),
             Err(Errno::EPERM) if self.in_user_namespace => {
-                tracing::debug!(
-                    "sysfs mount refused in the user namespace; binding /sys read-only"
-                );
+                tracing::debug!("{kind} mount refused in the user namespace; binding {host_path}");
+                let sysfs = kind == "sysfs";
+                let recursive = if sysfs {
+                    MsFlags::MS_REC
+                } else {
+                    MsFlags::empty()
+                };
                 mount_at(
-                    Some(Path::new("/sys")),
+                    Some(Path::new(host_path)),
                     target,
                     None,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
+                    MsFlags::MS_BIND | recursive,
                     None,
                 )?;
+                let read_only = if sysfs {
+                    MsFlags::MS_RDONLY
+                } else {
+                    MsFlags::empty()
+                };
+                let extra = options.bind_remount_flags() | read_only;
+                if extra.is_empty() {
+                    return Ok(());
+                }
                 remount_bind(
                     self.reopen(destination)?.path(),
-                    options.bind_remount_flags() | MsFlags::MS_RDONLY,
-                    options.cleared - MsFlags::MS_RDONLY,
+                    extra,
+                    options.cleared - read_only,
                 )
             }
-            Err(errno) => Err(mount_error(Some(source), target, Some("sysfs"), errno)),
-        }
-    }
-
-    /// mqueue belongs to the IPC namespace; when it is the host's and we are in a user
-    /// namespace, bind the host's /dev/mqueue instead.
-    fn mqueue(
-        &self,
-        source: Option<&Path>,
-        destination: &Path,
-        target: &Path,
-        options: &MountOptions,
-    ) -> Result<()> {
-        let source = source.unwrap_or(Path::new("mqueue"));
-        let data = options.data_string();
-        match mount_raw(
-            Some(source),
-            target,
-            Some("mqueue"),
-            options.flags,
-            data.as_deref(),
-        ) {
-            Ok(()) => Ok(()),
-            Err(Errno::EPERM) if self.in_user_namespace => {
-                let host = Path::new("/dev/mqueue");
-                mount_at(Some(host), target, None, MsFlags::MS_BIND, None)?;
-                let extra = options.bind_remount_flags();
-                if extra.is_empty() {
-                    Ok(())
-                } else {
-                    remount_bind(self.reopen(destination)?.path(), extra, options.cleared)
-                }
-            }
-            Err(errno) => Err(mount_error(Some(source), target, Some("mqueue"), errno)),
+            Err(errno) => Err(mount_error(Some(source), target, Some(kind), errno)),
         }
     }
 
