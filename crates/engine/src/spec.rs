@@ -2,16 +2,16 @@
 //! defaults: capabilities, masked and read-only paths, /dev and /sys mounts, resources.
 //! Pure: values in, a spec out.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 use bollard_stubs::models::{ContainerConfig, HostConfig};
 use oci_spec::runtime::{
     Capability, LinuxBlockIoBuilder, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
-    LinuxDeviceCgroupBuilder, LinuxIdMapping, LinuxMemoryBuilder, LinuxNamespaceBuilder,
-    LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, LinuxSeccomp, Mount, MountBuilder,
-    PosixRlimit, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec,
-    SpecBuilder, UserBuilder,
+    LinuxDeviceCgroupBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxPidsBuilder, LinuxResourcesBuilder, LinuxSeccomp, Mount, MountBuilder, PosixRlimit,
+    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
+    UserBuilder,
 };
 
 use crate::error::{Error, Result};
@@ -373,7 +373,6 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
         linux.set_readonly_paths(Some(READONLY_PATHS.iter().map(|p| p.to_string()).collect()));
         linux.set_seccomp(input.seccomp.clone());
     }
-    let _: Option<Vec<LinuxIdMapping>> = None;
 
     let hostname = if network == "host" {
         None
@@ -405,23 +404,20 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
     if let Some(domain) = input.config.domainname.clone().filter(|d| !d.is_empty()) {
         spec.set_domainname(Some(domain));
     }
-    let annotations: HashMap<String, String> = HashMap::new();
-    spec.set_annotations(Some(annotations));
     Ok(spec)
 }
 
 fn resources(host: &HostConfig) -> Result<oci_spec::runtime::LinuxResources> {
     let mut builder = LinuxResourcesBuilder::default();
     let privileged = host.privileged.unwrap_or(false);
-    let mut devices = vec![
-        LinuxDeviceCgroupBuilder::default()
-            .allow(privileged)
-            .access("rwm")
-            .build()
-            .map_err(bad)?,
-    ];
-    devices.truncate(1);
-    builder = builder.devices(devices);
+    // Deny every device (the runtime adds the defaults every container needs), or allow all
+    // for --privileged.
+    let all_devices = LinuxDeviceCgroupBuilder::default()
+        .allow(privileged)
+        .access("rwm")
+        .build()
+        .map_err(bad)?;
+    builder = builder.devices(vec![all_devices]);
 
     let mut memory = LinuxMemoryBuilder::default();
     let mut has_memory = false;
