@@ -98,6 +98,8 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
         }
         Some("containers") => routes::containers::route(&state, api).await,
         Some("images") => routes::images::route(&state, api).await,
+        Some("exec") => routes::exec::route(&state, api).await,
+        Some("commit") => routes::archive::route(&state, api).await,
         _ => Err(not_found(&path)),
     };
     with_headers(match response {

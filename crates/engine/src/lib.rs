@@ -6,17 +6,23 @@
 //! init, writes its log and records its exit; the engine talks to it over its socket, so a
 //! restart of the daemon leaves containers running and reattaches to them.
 
+mod archive;
+mod attach;
+mod commit;
 mod containers;
 pub mod error;
 pub mod events;
+mod exec;
 mod images;
 mod lifecycle;
 pub mod logs;
 pub mod names;
+mod ops;
 pub mod record;
 mod rootfs;
 mod shim_client;
 pub mod spec;
+mod stats;
 mod system;
 mod user;
 

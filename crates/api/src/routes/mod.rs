@@ -1,5 +1,9 @@
 //! One file per API resource.
 
+pub mod archive;
+pub mod attach;
 pub mod containers;
+pub mod exec;
 pub mod images;
+pub mod ops;
 pub mod system;

@@ -1,0 +1,1 @@
+//! Exec instances: create, start (attached or detached), inspect, resize. Issue 5.

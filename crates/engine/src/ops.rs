@@ -1,0 +1,1 @@
+//! Operations on live containers: pause/unpause, rename, update, top. Issue 5.

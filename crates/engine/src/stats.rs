@@ -1,0 +1,1 @@
+//! Resource usage statistics from cgroups (`docker stats`). Issue 5.
