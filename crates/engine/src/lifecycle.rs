@@ -246,6 +246,8 @@ impl Engine {
             log: &log,
             tty: record.config.tty.unwrap_or(false),
             stdin: record.config.open_stdin.unwrap_or(false),
+            stdin_once: false,
+            hold: false,
             runtime: runtime.as_deref(),
         })
         .await

@@ -400,7 +400,8 @@ impl Monitor {
                 })
                 .unwrap_or_default()
             }
-            Request::Attach => error_reply("attach is not supported yet"),
+            Request::Start => error_reply("the container was already started"),
+            Request::Attach { .. } | Request::Resize { .. } => error_reply("not supported yet"),
             // The shim ends by itself right after the exit; while the container runs there is
             // nothing to shut down without killing it.
             Request::Shutdown => error_reply("the container is still running"),

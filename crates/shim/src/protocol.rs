@@ -13,7 +13,21 @@
 //! {"op":"kill","signal":15,"all":false}  -> {"ok":true}  or  {"error":"..."}
 //! {"op":"state"}                         -> {"status":"running","pid":4242}
 //! {"op":"shutdown"}                      -> {"ok":true}  or  {"error":"..."}
+//! {"op":"start"}                         -> {"ok":true} (held container) / {"ok":true,"pid":N} (exec)
+//! {"op":"attach","stdin":true,"stdout":true,"stderr":true}
+//!                                        -> {"ok":true}, then the connection is a raw stream
+//! {"op":"resize","height":24,"width":80} -> {"ok":true}  or  {"error":"... not a tty"}
 //! ```
+//!
+//! `start` releases a shim started with `--hold` (runtime `create` done, `start` not yet), or
+//! runs the process of an exec shim (`berth-shim exec`).
+//!
+//! After the `{"ok":true}` line of `attach` the same connection carries the stdio: from the shim,
+//! without a terminal, Docker's multiplexed frames (an 8-byte header `[stream, 0, 0, 0, length
+//! u32 big-endian]`, stream 1 stdout, 2 stderr; only the asked streams), with a terminal the raw
+//! pty bytes; from the client, raw stdin bytes (used when `stdin` was asked and the process has a
+//! stdin). A client's `shutdown(SHUT_WR)` ends its stdin (with `--stdin-once`, the last one
+//! closes the process's stdin). The shim closes attach connections after the output ended.
 //!
 //! `wait` blocks until the container's init has exited. The shim exits right after answering the
 //! waiters it holds, so a later `wait` finds no socket: read `exit.json` then
@@ -53,9 +67,21 @@ pub enum Request {
     },
     /// The container's status and init pid ([`ShimState`]).
     State,
-    /// The raw stdio stream (not implemented yet: answered with an error).
-    Attach,
-    /// After the exit: delete the runtime state and end the shim.
+    /// The connection becomes the process's stdio stream (see the module documentation).
+    Attach {
+        #[serde(default)]
+        stdin: bool,
+        #[serde(default)]
+        stdout: bool,
+        #[serde(default)]
+        stderr: bool,
+    },
+    /// Sets the terminal's window size (`TIOCSWINSZ` on the pty master).
+    Resize { height: u16, width: u16 },
+    /// Runs the held container's program, or the exec shim's process.
+    Start,
+    /// After the exit: delete the runtime state and end the shim. An exec shim whose process
+    /// was never started removes its state directory and ends.
     Shutdown,
 }
 
@@ -77,6 +103,8 @@ pub struct ExitRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ShimStatus {
+    /// Created (held, or an exec not started yet): the program does not run yet.
+    Created,
     Running,
     Paused,
     Stopped,
@@ -86,7 +114,7 @@ pub enum ShimStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShimState {
     pub status: ShimStatus,
-    /// Host pid of the container's init.
+    /// Host pid of the container's init (of an exec shim: its process, 0 before start).
     pub pid: i32,
 }
 
@@ -196,7 +224,22 @@ mod tests {
                 r#"{"op":"kill","signal":9,"all":true}"#,
             ),
             (Request::State, r#"{"op":"state"}"#),
-            (Request::Attach, r#"{"op":"attach"}"#),
+            (
+                Request::Attach {
+                    stdin: true,
+                    stdout: true,
+                    stderr: false,
+                },
+                r#"{"op":"attach","stdin":true,"stdout":true,"stderr":false}"#,
+            ),
+            (
+                Request::Resize {
+                    height: 24,
+                    width: 80,
+                },
+                r#"{"op":"resize","height":24,"width":80}"#,
+            ),
+            (Request::Start, r#"{"op":"start"}"#),
             (Request::Shutdown, r#"{"op":"shutdown"}"#),
         ];
         for (request, text) in cases {

@@ -410,8 +410,8 @@ fn wait_and_state_over_the_socket() {
     assert_eq!(state.status, shim::ShimStatus::Running);
     assert_eq!(state.pid, pid);
     // Unknown and unsupported requests get an error reply, not a dead shim.
-    let bad = protocol::call(&container.socket(), &Request::Attach).unwrap_err();
-    assert!(bad.to_string().contains("not supported"), "{bad}");
+    let bad = protocol::call(&container.socket(), &Request::Start).unwrap_err();
+    assert!(bad.to_string().contains("already started"), "{bad}");
     let refused = protocol::call(&container.socket(), &Request::Shutdown).unwrap_err();
     assert!(refused.to_string().contains("running"), "{refused}");
     {
