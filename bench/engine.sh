@@ -41,6 +41,9 @@
 # Knobs (env): RUNS (20) WARMUP (3) RUNS_FAST (40, for ps) N_TP (30) N_MEM (10)
 #              N_START (5) DOCKER (client) BERTHD (default target/release/berthd,
 #              built with cargo when missing) DOCKERD (dockerd binary)
+#              QUICK=1: berthd only, just the container latencies (run --rm,
+#              --network none, run -d, rm -f), for before/after comparisons
+#              while working on the start path
 set -euo pipefail
 
 SELF=$(readlink -f "${BASH_SOURCE[0]}")
@@ -56,7 +59,9 @@ DOCKER=${DOCKER:-/usr/local/bin/docker}
 DOCKERD=${DOCKERD:-dockerd}
 IMG=bench/busybox:latest
 LABEL=bench.engine=1
+QUICK=${QUICK:-}
 ENGINES=(berth docker)
+[ -z "$QUICK" ] || ENGINES=(berth)
 
 log() { printf '[engine %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -80,7 +85,7 @@ esac
 source "$repo/scripts/lib.sh"
 ensure_packages docker.io hyperfine jq python3 busybox-static iptables iproute2 tar procps
 [ -x "$DOCKER" ] || DOCKER=$(command -v docker) || die "no docker CLI"
-command -v "$DOCKERD" >/dev/null || die "dockerd not found"
+[ -n "$QUICK" ] || command -v "$DOCKERD" >/dev/null || die "dockerd not found"
 if [ -z "${BERTHD:-}" ]; then
   BERTHD=$repo/target/release/berthd
   if [ ! -x "$BERTHD" ] || [ ! -x "$repo/target/release/berth-shim" ]; then
@@ -92,7 +97,7 @@ fi
 [ -x "$BERTHD" ] || die "berthd not found at $BERTHD"
 # docker0 and docker's iptables chains are global: a second dockerd would share
 # (and our cleanup would break) them.
-if pids=$(pidof dockerd); then die "a dockerd is already running (pid $pids); stop it first"; fi
+if [ -z "$QUICK" ] && pids=$(pidof dockerd); then die "a dockerd is already running (pid $pids); stop it first"; fi
 
 # ----------------------------------------------------------------- scratch
 work=$(mktemp -d /tmp/berth-engine-bench.XXXXXX)
@@ -307,7 +312,7 @@ hf() {
     --export-json "$res/$key.json" "${args[@]}" >&2
   row "$key" "$label" \
     "$(jq -r '.results[0].median * 1000 * 10 | round / 10' "$res/$key.json")" \
-    "$(jq -r '.results[1].median * 1000 * 10 | round / 10' "$res/$key.json")" "ms (median)" "$target"
+    "$(jq -r '(.results[1].median // empty) * 1000 * 10 | round / 10' "$res/$key.json")" "ms (median)" "$target"
 }
 
 # daemon_rss ENGINE -> "RSS_KiB PSS_KiB" of the daemon (docker: + containerd)
@@ -343,6 +348,22 @@ for e in "${ENGINES[@]}"; do
   done
 done
 for e in "${ENGINES[@]}"; do printf '%s\t%s\n' "$e" "${STARTS[$e]}" >> "$res/start-ms.tsv"; done
+if [ -n "$QUICK" ]; then
+  hf run_rm "run --rm busybox true (default network)" "<= 45" "" \
+    "$DOCKER -H @H@ run --rm $IMG true"
+  hf run_rm_none "run --rm --network none busybox true" "<= 45" "" \
+    "$DOCKER -H @H@ run --rm --network none $IMG true"
+  hf run_d "run -d busybox sleep 1000 (removed before each run)" "<= 30" \
+    "bash $SELF _prep_rm @H@ bench-d" \
+    "$DOCKER -H @H@ run -d --name bench-d --label $LABEL $IMG sleep 1000"
+  hf rm_f "rm -f of a running container" "<= 20" \
+    "bash $SELF _prep_run_d @H@ bench-d" \
+    "$DOCKER -H @H@ rm -f bench-d"
+  echo
+  echo "# berthd $BERTHD ($(date -u -r "$BERTHD" '+built %Y-%m-%d %H:%M UTC')), $(uname -r), $(nproc) CPUs, hyperfine runs $RUNS"
+  awk -F'\t' '{ printf "%-55s %8s ms   target %s\n", $2, $3, $6 }' "$res/summary.tsv"
+  exit 0
+fi
 row start_first "daemon start -> /_ping answers (empty data root, once)" \
   "${FIRST_START[berth]}" "${FIRST_START[docker]}" ms ""
 row start "daemon start -> /_ping answers (median of $N_START restarts)" \
