@@ -49,6 +49,9 @@ pub enum WhiteoutMode {
     Overlay,
     /// By deleting what they hide, for a layer applied onto a copy of its parent.
     Delete,
+    /// Not at all: `.wh.` entries are ordinary files. For archives that are not layers
+    /// (`docker cp` uploads), which Docker extracts with plain untar semantics.
+    Keep,
 }
 
 /// Options of [`apply_layer_with`].
@@ -59,6 +62,12 @@ pub struct ApplyOptions {
     /// Whether to set owners from the archive (needs CAP_CHOWN; off for rootless use, where
     /// everything is owned by the caller).
     pub chown: bool,
+    /// With `chown`: this uid/gid for every entry instead of the archive's (`docker cp -a`,
+    /// whose files take the container user's ids).
+    pub owner: Option<(u32, u32)>,
+    /// Refuse to replace an existing directory with a non-directory or the other way round
+    /// (Docker's `noOverwriteDirNonDir` of `PUT /containers/{id}/archive`).
+    pub no_overwrite_dir_non_dir: bool,
 }
 
 impl Default for ApplyOptions {
@@ -66,6 +75,8 @@ impl Default for ApplyOptions {
         Self {
             whiteouts: WhiteoutMode::Overlay,
             chown: true,
+            owner: None,
+            no_overwrite_dir_non_dir: false,
         }
     }
 }
@@ -102,9 +113,18 @@ pub fn apply_layer_with(
     reader: impl Read,
     options: &ApplyOptions,
 ) -> Result<ApplyStats> {
+    let root = Root::open(target).ctx(|| format!("open {}", target.display()))?;
+    apply_at(root, reader, options)
+}
+
+/// Applies an archive beneath an already opened root (see [`apply_layer_with`]).
+pub(crate) fn apply_at(
+    root: Root,
+    reader: impl Read,
+    options: &ApplyOptions,
+) -> Result<ApplyStats> {
     let (compression, decompressed) = compression::decompress(reader)?;
     let mut hashing = HashingReader::new(decompressed);
-    let root = Root::open(target).ctx(|| format!("open {}", target.display()))?;
     let mut applier = Applier {
         root,
         options,
@@ -272,10 +292,15 @@ impl Applier<'_> {
             entry: name_for_errors.clone(),
             reason,
         })?;
-        let meta = read_meta(entry)?;
+        let mut meta = read_meta(entry)?;
+        if let Some((uid, gid)) = self.options.owner {
+            meta.uid = uid;
+            meta.gid = gid;
+        }
         self.entries += 1;
 
         if let Some(last) = comps.last()
+            && self.options.whiteouts != WhiteoutMode::Keep
             && last.as_bytes().starts_with(WHITEOUT_PREFIX.as_bytes())
         {
             self.whiteouts += 1;
@@ -300,6 +325,24 @@ impl Applier<'_> {
             .ctx(|| format!("create parent directories of {name_for_errors:?}"))?;
         let what = || format!("extract {name_for_errors:?}");
         let existing = file_type_at(parent.as_fd(), name).ctx(what)?;
+        if self.options.no_overwrite_dir_non_dir && kind != EntryType::Link {
+            let new_is_dir = kind == EntryType::Directory;
+            match existing {
+                Some(FileType::Directory) if !new_is_dir => {
+                    return Err(ContentError::OverwriteDirNonDir(format!(
+                        "cannot overwrite directory {:?} with non-directory {name_for_errors:?}",
+                        display(&comps)
+                    )));
+                }
+                Some(t) if t != FileType::Directory && new_is_dir => {
+                    return Err(ContentError::OverwriteDirNonDir(format!(
+                        "cannot overwrite non-directory {:?} with directory {name_for_errors:?}",
+                        display(&comps)
+                    )));
+                }
+                _ => {}
+            }
+        }
 
         match kind {
             EntryType::Directory => {
@@ -504,6 +547,8 @@ impl Applier<'_> {
                 }
                 self.whited_out.insert(hidden_comps);
             }
+            // Not reached: whiteouts are plain entries in Keep mode.
+            WhiteoutMode::Keep => {}
             WhiteoutMode::Delete => match self.root.open_dir(dir_comps) {
                 Ok(dir) => match remove_all_at(dir.as_fd(), hidden) {
                     Ok(()) | Err(Errno::NOENT) => {}
@@ -526,6 +571,7 @@ impl Applier<'_> {
                 rustix::fs::fsetxattr(&dir, OVERLAY_OPAQUE_XATTR, b"y", XattrFlags::empty())
                     .ctx(what)?;
             }
+            WhiteoutMode::Keep => {}
             WhiteoutMode::Delete => {
                 let dir = match self.root.open_dir(dir_comps) {
                     Ok(fd) => fd,

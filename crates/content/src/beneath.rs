@@ -33,10 +33,73 @@ impl Root {
         Ok(Self { fd })
     }
 
+    /// Takes an open directory as the root.
+    pub(crate) fn from_fd(fd: OwnedFd) -> Self {
+        Self { fd }
+    }
+
     /// The root's own directory fd.
     #[cfg(test)]
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+
+    /// Resolves `comps` the way a process chrooted at the root would, returning the path
+    /// with every symlink replaced by what it points to (Docker's `FollowSymlinkInScope`):
+    /// `..` stops at the root, absolute link targets start again at the root. A final
+    /// component is followed only with `follow_last`. Components below a missing one are
+    /// taken lexically. ELOOP past 255 links, ENOTDIR when a non-directory has children.
+    ///
+    /// The answer names what was there during the walk; callers still open it with
+    /// [`Root::open_dir`] (in-root resolution), so a symlink swapped in afterwards cannot
+    /// lead outside either.
+    pub(crate) fn resolve(
+        &self,
+        comps: &[OsString],
+        follow_last: bool,
+    ) -> rustix::io::Result<Vec<OsString>> {
+        let mut queue: std::collections::VecDeque<OsString> = comps.iter().cloned().collect();
+        let mut out: Vec<OsString> = Vec::new();
+        let mut links = 0;
+        let mut missing = false;
+        while let Some(comp) = queue.pop_front() {
+            match comp.as_bytes() {
+                b"" | b"." => continue,
+                b".." => {
+                    out.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            if missing || (queue.is_empty() && !follow_last) {
+                out.push(comp);
+                continue;
+            }
+            let parent = self.open_dir(&out)?;
+            match rustix::fs::statat(&parent, comp.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                Err(Errno::NOENT) => {
+                    missing = true;
+                    out.push(comp);
+                }
+                Err(e) => return Err(e),
+                Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => {
+                    links += 1;
+                    if links > 255 {
+                        return Err(Errno::LOOP);
+                    }
+                    let target = rustix::fs::readlinkat(&parent, comp.as_os_str(), Vec::new())?;
+                    let target = target.as_bytes();
+                    if target.first() == Some(&b'/') {
+                        out.clear();
+                    }
+                    for part in target.split(|&b| b == b'/').rev() {
+                        queue.push_front(OsStr::from_bytes(part).to_os_string());
+                    }
+                }
+                Ok(_) => out.push(comp),
+            }
+        }
+        Ok(out)
     }
 
     /// Opens the directory at `comps` (relative to the root), resolving every component

@@ -274,7 +274,7 @@ fn stat(path: &Path) -> Result<fs::Metadata> {
 /// Whether `new` differs from `old` the way Docker's change detection sees it (moby
 /// pkg/archive changes.go): type, mode, owner, device number, size (not for directories),
 /// mtime to the nanosecond, symlink target, and xattrs.
-fn differs(
+pub(crate) fn differs(
     old_path: &Path,
     old: &fs::Metadata,
     new_path: &Path,

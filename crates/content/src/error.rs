@@ -46,6 +46,16 @@ pub enum ContentError {
         /// Why it was rejected.
         reason: &'static str,
     },
+    /// A path inside a root that does not exist (`docker cp` of a missing path).
+    #[error("no such path {0:?}")]
+    PathNotFound(String),
+    /// An extraction point that is not a directory.
+    #[error("extraction point is not a directory")]
+    NotADirectory(String),
+    /// An archive entry would replace a directory with a non-directory or the other way
+    /// round, and the caller asked not to (`noOverwriteDirNonDir`).
+    #[error("{0}")]
+    OverwriteDirNonDir(String),
     /// A snapshot key or chain id that is not in the store.
     #[error("snapshot {0} not found")]
     SnapshotNotFound(String),
@@ -83,7 +93,10 @@ impl ContentError {
                 _ => ErrorKind::Internal,
             },
             Self::DigestMismatch { .. } => ErrorKind::InvalidArgument,
-            Self::BlobNotFound(_) | Self::SnapshotNotFound(_) => ErrorKind::NotFound,
+            Self::BlobNotFound(_) | Self::SnapshotNotFound(_) | Self::PathNotFound(_) => {
+                ErrorKind::NotFound
+            }
+            Self::NotADirectory(_) | Self::OverwriteDirNonDir(_) => ErrorKind::InvalidArgument,
             Self::UnsupportedAlgorithm(_) | Self::UnsupportedCompression(_) => {
                 ErrorKind::Unsupported
             }

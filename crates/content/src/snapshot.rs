@@ -402,6 +402,27 @@ impl SnapshotStore {
         }
     }
 
+    /// The file system changes of active snapshot `key` over its parent, as `docker diff`
+    /// lists them ([`crate::overlay_changes`], [`crate::tree_changes`]).
+    pub fn changes_active(&self, key: &str) -> Result<Vec<crate::Change>> {
+        let link = self.active_dir(key)?;
+        let fs_dir = link.join("fs");
+        let parent = read_parent(&link)?;
+        match self.driver {
+            SnapshotDriver::Overlay => {
+                let lowers = match &parent {
+                    Some(p) => self.lower_dirs(p)?,
+                    None => Vec::new(),
+                };
+                crate::changes::overlay_changes(&fs_dir, &lowers)
+            }
+            SnapshotDriver::Copy => {
+                let parent_fs = parent.map(|p| self.committed_fs(&p)).transpose()?;
+                crate::changes::tree_changes(parent_fs.as_deref(), &fs_dir)
+            }
+        }
+    }
+
     /// Turns active snapshot `key` into a committed one (containerd's `Commit`), keyed by
     /// the ChainID of its parent and the DiffID of its changes, which is returned. The
     /// active key is gone afterwards.
