@@ -36,7 +36,7 @@ build() {
 install_binaries() {
   step "install to $PREFIX/bin"
   local binary
-  for binary in berth-runtime berthd berth-shim berth; do
+  for binary in berth-runtime berthd berth-shim berth-init berth; do
     install -D -m 0755 "$REPO/target/release/$binary" "$PREFIX/bin/$binary"
     echo "installed $PREFIX/bin/$binary"
   done

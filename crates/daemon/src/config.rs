@@ -21,6 +21,10 @@ struct FileConfig {
     #[serde(default)]
     runtimes: HashMap<String, RuntimeEntry>,
     pidfile: Option<PathBuf>,
+    /// Run an init in containers that do not say (dockerd's `init`).
+    init: Option<bool>,
+    /// The init binary for `--init` (dockerd's `init-path`).
+    init_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +76,14 @@ impl Settings {
                 .context("locate berthd")?
                 .with_file_name("berth-shim"),
         };
+        // The init: the configured path, else berth-init next to berthd, else on PATH.
+        let init_binary = file.init_path.or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .map(|exe| exe.with_file_name("berth-init"))
+                .filter(|candidate| candidate.is_file())
+                .or_else(|| find_in_path("berth-init"))
+        });
         let mut runtimes: HashMap<String, PathBuf> = file
             .runtimes
             .into_iter()
@@ -93,6 +105,8 @@ impl Settings {
                 run_root,
                 shim_binary,
                 runtimes,
+                init_binary,
+                default_init: file.init.unwrap_or(false),
             },
             hosts,
             debug: args.debug || file.debug.unwrap_or(false),

@@ -48,6 +48,11 @@ pub struct EngineConfig {
     pub shim_binary: PathBuf,
     /// Named OCI runtimes (`--runtime NAME`), as dockerd's `runtimes` setting.
     pub runtimes: HashMap<String, PathBuf>,
+    /// The static `berth-init` binary mounted as /sbin/docker-init for `--init` (None: not
+    /// found; `--init` then fails at start).
+    pub init_binary: Option<PathBuf>,
+    /// Run an init in every container whose HostConfig.Init is unset (daemon.json `init`).
+    pub default_init: bool,
 }
 
 impl EngineConfig {

@@ -219,7 +219,11 @@ impl Engine {
             etc_files,
             cgroup_path: format!("/berth/{id}"),
             seccomp: crate::rootfs::load_seccomp(&record.host_config)?,
-            init_binary: None,
+            init_binary: crate::spec::init_binary(
+                &record.host_config,
+                self.config.default_init,
+                self.config.init_binary.as_deref(),
+            )?,
         };
         let spec = crate::spec::build(&input)?;
         let bundle = self.config.containers_root().join(&id).join("bundle");
