@@ -2,7 +2,8 @@
 //! system tar, `docker save` / `docker load` archives, tags and references, resolving names
 //! and id prefixes, inspect/list/history in the Engine API's shapes, removal and pruning
 //! with Docker's conflict rules, and the writable root file systems of containers (returned
-//! as mounts for the caller to perform).
+//! as mounts for the caller to perform), `docker commit` of a container's changes and its
+//! `docker diff`.
 //!
 //! Everything is synchronous file system work: async callers use `spawn_blocking`.
 //!
@@ -19,6 +20,7 @@
 
 mod archive;
 mod changes;
+mod commit;
 mod config;
 mod error;
 mod id;
@@ -28,8 +30,9 @@ mod store;
 
 pub use archive::LoadedImage;
 pub use changes::apply_changes;
+pub use commit::{CommitRequest, empty_layer_diff_id};
 pub use config::{ContainerConfig, History, ImageConfigFile, RootFs};
-pub use content::{Mount, SnapshotDriver};
+pub use content::{Change, ChangeKind, Mount, SnapshotDriver};
 pub use error::{Error, Result};
 pub use id::ImageId;
 pub use query::{ListOptions, glob_match};

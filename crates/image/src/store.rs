@@ -1007,7 +1007,7 @@ fn dir_size(dir: &Path) -> Result<u64> {
 }
 
 /// Docker refuses to create a tag that carries a digest.
-fn check_taggable(r: &Reference) -> Result<()> {
+pub(crate) fn check_taggable(r: &Reference) -> Result<()> {
     if r.digest().is_some() {
         return Err(Error::InvalidArgument(
             "refusing to create a tag with a digest reference".into(),
