@@ -316,7 +316,9 @@ impl Engine {
         let entry = self.find(name_or_id)?;
         let record = entry.record.lock().await;
         let mounts: Vec<MountPoint> = Vec::new();
-        Ok(record.inspect(&self.config.containers_root(), mounts))
+        let mut inspect = record.inspect(&self.config.containers_root(), mounts);
+        inspect.exec_ids = self.execs.live_ids(&record.id);
+        Ok(inspect)
     }
 
     /// `DELETE /containers/{id}`.
@@ -376,6 +378,7 @@ impl Engine {
             let mut removed = self.recently_removed.lock().expect("removed lock");
             removed.retain(|_, (_, at)| at.elapsed() < std::time::Duration::from_secs(10));
             let now = std::time::Instant::now();
+        self.execs.remove_container(&id);
             removed.insert(id.clone(), (record.state.exit_code, now));
             removed.insert(name.clone(), (record.state.exit_code, now));
         }

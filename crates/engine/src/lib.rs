@@ -7,12 +7,12 @@
 //! restart of the daemon leaves containers running and reattaches to them.
 
 mod archive;
-mod attach;
+pub mod attach;
 mod commit;
 mod containers;
 pub mod error;
 pub mod events;
-mod exec;
+pub mod exec;
 mod images;
 mod lifecycle;
 pub mod logs;
@@ -91,6 +91,10 @@ pub struct Engine {
     /// Exit codes of containers removed in the last seconds, by id and by name: a wait that
     /// arrives just after an automatic removal still gets its answer.
     pub(crate) recently_removed: std::sync::Mutex<HashMap<String, (i64, std::time::Instant)>>,
+    /// Attach sessions waiting for their container's start.
+    pub(crate) attaches: attach::PendingAttaches,
+    /// Exec instances.
+    pub(crate) execs: exec::ExecTable,
 }
 
 impl Engine {
@@ -110,6 +114,8 @@ impl Engine {
             images,
             events: events::Events::default(),
             recently_removed: std::sync::Mutex::new(HashMap::new()),
+            attaches: Default::default(),
+            execs: Default::default(),
         });
         engine.restore().await?;
         Ok(engine)

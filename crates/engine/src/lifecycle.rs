@@ -113,7 +113,32 @@ impl Engine {
         record: &mut ContainerRecord,
     ) -> Result<()> {
         let id = record.id.clone();
-        let outcome = self.launch(record).await;
+        // Sessions attached before this start (docker run, start -a): the shim holds the
+        // process after its creation until they are connected, so no output is lost.
+        let pending = self.attaches.take(&id);
+        let outcome = match self.launch(record, !pending.is_empty()).await {
+            Ok(pid) if !pending.is_empty() => {
+                let state_dir = self.shim_dir(&id);
+                let console_size = record
+                    .config
+                    .tty
+                    .unwrap_or(false)
+                    .then(|| {
+                        crate::attach::console_size(record.host_config.console_size.as_deref())
+                    })
+                    .flatten();
+                self.connect_pending(pending, &state_dir, console_size)
+                    .await;
+                match shim_client::start_held(&state_dir).await {
+                    Ok(_) => Ok(pid),
+                    Err(error) => {
+                        let _ = shim_client::kill(&state_dir, libc::SIGKILL, true).await;
+                        Err(error)
+                    }
+                }
+            }
+            outcome => outcome,
+        };
         let containers_root = self.config.containers_root();
         match outcome {
             Ok(pid) => {
@@ -155,8 +180,23 @@ impl Engine {
         }
     }
 
-    /// Mounts the rootfs, writes the bundle and starts the shim; returns the init's pid.
-    async fn launch(&self, record: &ContainerRecord) -> Result<i32> {
+    /// The OCI runtime binary of a container's runtime name; None for the built-in one.
+    pub(crate) fn runtime_path(&self, name: &str) -> Option<std::path::PathBuf> {
+        match name {
+            "berth" => None,
+            name => Some(
+                self.config
+                    .runtimes
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| name.into()),
+            ),
+        }
+    }
+
+    /// Mounts the rootfs, writes the bundle and starts the shim; returns the init's pid. With
+    /// `hold`, the process is created but waits for the shim's `start`.
+    async fn launch(&self, record: &ContainerRecord, hold: bool) -> Result<i32> {
         let id = record.id.clone();
         let images = self.images.clone();
         let key = id.clone();
@@ -231,27 +271,22 @@ impl Engine {
         std::fs::write(bundle.join("config.json"), serde_json::to_vec(&spec)?)?;
         let state_dir = self.shim_dir(&id);
         let _ = std::fs::remove_dir_all(&state_dir);
-        let runtime = match record.runtime.as_str() {
-            "berth" => None,
-            name => Some(
-                self.config
-                    .runtimes
-                    .get(name)
-                    .cloned()
-                    .unwrap_or_else(|| name.into()),
-            ),
-        };
+        let runtime = self.runtime_path(&record.runtime);
         let log = record.log_path(&self.config.containers_root());
+        let tty = record.config.tty.unwrap_or(false);
+        let stdin = record.config.open_stdin.unwrap_or(false);
         shim_client::launch(&ShimLaunch {
             shim_binary: &self.config.shim_binary,
             id: &id,
             bundle: &bundle,
             state_dir: &state_dir,
             log: &log,
-            tty: record.config.tty.unwrap_or(false),
-            stdin: record.config.open_stdin.unwrap_or(false),
-            stdin_once: false,
-            hold: false,
+            tty,
+            stdin,
+            // Docker closes the container's stdin at the end of an attached client's input
+            // only without a tty (moby's stream attach: CloseStdin && !TTY).
+            stdin_once: stdin && !tty && record.config.stdin_once.unwrap_or(false),
+            hold,
             runtime: runtime.as_deref(),
         })
         .await
