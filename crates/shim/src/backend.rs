@@ -103,6 +103,52 @@ impl Backend {
         }
     }
 
+    /// Runs one more process in the running container, detached (it becomes a child of this
+    /// subreaper once the runtime's intermediate processes exit); it inherits our descriptors
+    /// 0, 1 and 2, or gets a pty sent to `console_socket`. `process_file` is `process` as JSON
+    /// (for an external runtime's `--process`). Returns its pid (also written to `pid_file`).
+    pub fn exec(
+        &self,
+        id: &str,
+        process: &oci_spec::runtime::Process,
+        process_file: &Path,
+        console_socket: Option<&Path>,
+        pid_file: &Path,
+    ) -> Result<i32> {
+        match self {
+            Self::Builtin { runtime, .. } => {
+                runtime.exec(&runtime::ExecOptions {
+                    id: id.to_string(),
+                    process: process.clone(),
+                    console_socket: console_socket.map(Path::to_path_buf),
+                    pid_file: Some(pid_file.to_path_buf()),
+                    detach: true,
+                    preserve_fds: 0,
+                })?;
+            }
+            Self::External { .. } => {
+                let mut args: Vec<&std::ffi::OsStr> = vec![
+                    "exec".as_ref(),
+                    "--detach".as_ref(),
+                    "--pid-file".as_ref(),
+                    pid_file.as_os_str(),
+                    "--process".as_ref(),
+                    process_file.as_os_str(),
+                ];
+                if let Some(socket) = console_socket {
+                    args.push("--console-socket".as_ref());
+                    args.push(socket.as_os_str());
+                }
+                args.push(id.as_ref());
+                self.run_inheriting(&args)?;
+            }
+        }
+        let text = std::fs::read_to_string(pid_file).map_err(sys("read the pid file"))?;
+        text.trim()
+            .parse()
+            .map_err(|_| Error::ExternalRuntime(format!("the runtime wrote no pid: {text:?}")))
+    }
+
     /// Sends `signal` to the init, or with `all` to every process of the container.
     pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
         let signal = nix::sys::signal::Signal::try_from(signal)

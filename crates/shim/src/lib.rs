@@ -9,6 +9,7 @@
 //! Crate map:
 //! - [`options`]: the command line of `berth-shim start`;
 //! - [`start`]: the foreground/daemon split and the container's setup;
+//! - [`exec`]: the setup of a shim for one process exec'd in a running container;
 //! - [`backend`]: the built-in runtime library or an external runc-like binary;
 //! - [`monitor`]: the poll loop, reaping, the socket protocol's server side;
 //! - [`log`]: the json-file format;
@@ -17,6 +18,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod exec;
 pub mod log;
 pub mod memory;
 pub mod monitor;
@@ -25,5 +27,5 @@ pub mod protocol;
 pub mod start;
 
 pub use error::{Error, Result};
-pub use options::StartOptions;
+pub use options::{ExecOptions, StartOptions};
 pub use protocol::{ExitRecord, Request, ShimState, ShimStatus, StateDir};

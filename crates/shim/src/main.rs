@@ -2,10 +2,12 @@
 //!
 //! ```text
 //! berth-shim start --id ID --bundle DIR --state-dir DIR --log PATH
-//!                  [--stdin] [--tty] [--runtime PATH] [--runtime-root DIR]
+//!                  [--stdin] [--stdin-once] [--tty] [--hold] [--runtime PATH] [--runtime-root DIR]
+//! berth-shim exec --id CONTAINER_ID --state-dir DIR --container-state-dir DIR --process FILE
+//!                  [--stdin] [--stdin-once] [--tty] [--runtime PATH] [--runtime-root DIR]
 //! ```
 //!
-//! Prints one line, `ok <init pid>` (exit 0) or `error <message>` (exit 1).
+//! Prints one line, `ok <init pid>` (`ok 0` for exec) (exit 0) or `error <message>` (exit 1).
 
 use std::io::Write;
 
@@ -23,7 +25,14 @@ fn main() {
             },
             Err(error) => Err(format!("error {error}")),
         },
-        _ => Err("error usage: berth-shim start --id ID --bundle DIR --state-dir DIR --log PATH [--stdin] [--tty] [--runtime PATH] [--runtime-root DIR]".to_string()),
+        Some("exec") => match shim::ExecOptions::parse(args) {
+            Ok(options) => match shim::exec::exec(&options) {
+                Ok(pid) => Ok(format!("ok {pid}")),
+                Err(message) => Err(format!("error {message}")),
+            },
+            Err(error) => Err(format!("error {error}")),
+        },
+        _ => Err("error usage: berth-shim start --id ID --bundle DIR --state-dir DIR --log PATH [--stdin] [--stdin-once] [--tty] [--hold] [--runtime PATH] [--runtime-root DIR] | berth-shim exec --id ID --state-dir DIR --container-state-dir DIR --process FILE [--stdin] [--stdin-once] [--tty] [--runtime PATH] [--runtime-root DIR]".to_string()),
     };
     let mut stdout = std::io::stdout();
     let (text, code) = match line {

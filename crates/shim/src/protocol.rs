@@ -85,6 +85,19 @@ pub enum Request {
     Shutdown,
 }
 
+/// Stream number of stdout in an attach frame header.
+pub const FRAME_STDOUT: u8 = 1;
+/// Stream number of stderr in an attach frame header.
+pub const FRAME_STDERR: u8 = 2;
+
+/// The 8-byte header of one frame of an attach stream without a terminal (Docker's
+/// multiplexed stream, "Stream format" of the Engine API's attach endpoint): the stream, three
+/// zero bytes, the payload's length as a big-endian u32.
+pub fn frame_header(stream: u8, length: usize) -> [u8; 8] {
+    let length = (length as u32).to_be_bytes();
+    [stream, 0, 0, 0, length[0], length[1], length[2], length[3]]
+}
+
 /// How the container's init ended: the reply to `wait` and the content of `exit.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExitRecord {
@@ -255,6 +268,12 @@ mod tests {
             }
         );
         assert!(serde_json::from_str::<Request>(r#"{"op":"dance"}"#).is_err());
+    }
+
+    #[test]
+    fn frame_headers_are_dockers() {
+        assert_eq!(frame_header(FRAME_STDERR, 0x0102), [2, 0, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(frame_header(FRAME_STDOUT, 5), [1, 0, 0, 0, 0, 0, 0, 5]);
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //! 3. creates the container (`init.pid` written by the runtime), takes the pty master from the
 //!    console socket when there is a terminal, drops its own copies of the write ends, starts
 //!    the container;
-//! 4. reports `ok <pid>` and enters the [`crate::monitor`] loop.
+//! 4. reports `ok <pid>` and enters the [`crate::monitor`] loop. With `--hold` the runtime's
+//!    `start` waits for the `start` request instead (attach sessions connect before the
+//!    program's first output).
 //!
 //! On any failure it deletes what the runtime made, removes the state directory (and the log if
 //! it made it), and reports `error <message>`.
@@ -35,12 +37,12 @@ use nix::unistd::{ForkResult, fork, pipe2, setsid};
 
 use crate::backend::Backend;
 use crate::error::{Error, Result, sys};
-use crate::monitor::{Monitor, Output, Stdio};
+use crate::monitor::{Monitor, Output, Parts, Pending, Role, Stdio};
 use crate::options::StartOptions;
 use crate::protocol::{INIT_PID_FILE, SHIM_PID_FILE, SOCKET_FILE};
 
 /// Name of the console socket in the state directory (removed once the pty master arrived).
-const CONSOLE_SOCKET: &str = "console.sock";
+pub(crate) const CONSOLE_SOCKET: &str = "console.sock";
 /// How long create may take to hand over the pty master after it returned.
 const CONSOLE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -50,19 +52,40 @@ const CONSOLE_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// Must be called from a single-threaded process (it forks, and the runtime forks again).
 pub fn start(options: &StartOptions) -> std::result::Result<i32, String> {
+    daemonize(|| {
+        let mut made = Made::default();
+        setup(options, &mut made).map_err(|error| made.undo(options, error))
+    })
+}
+
+/// Forks the shim proper, which runs `setup` (it cleans up after itself on failure), reports
+/// `ok <pid>` or `error <message>` on a pipe and becomes the monitor; returns what it reported.
+/// Only the foreground process returns.
+pub(crate) fn daemonize(
+    setup: impl FnOnce() -> Result<Monitor>,
+) -> std::result::Result<i32, String> {
     let (reader, writer) = pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("create pipe: {e}"))?;
     // SAFETY: the shim binary is single-threaded, so the child may go on using the allocator
     // and the rest of the Rust runtime.
     match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
         ForkResult::Child => {
             drop(reader);
-            shim_main(options, writer)
+            shim_main(setup, writer)
         }
         ForkResult::Parent { .. } => {
             drop(writer);
-            let mut line = String::new();
-            let _ = std::fs::File::from(reader).read_to_string(&mut line);
-            parse_report(&line)
+            // One line, not to end of file: a held container's init (forked during create)
+            // keeps a copy of the pipe's write end until its program is executed.
+            let mut line = Vec::new();
+            let mut reader = std::fs::File::from(reader);
+            let mut byte = [0u8; 1];
+            while matches!(reader.read(&mut byte), Ok(1)) {
+                line.push(byte[0]);
+                if byte[0] == b'\n' {
+                    break;
+                }
+            }
+            parse_report(&String::from_utf8_lossy(&line))
         }
     }
 }
@@ -82,12 +105,10 @@ fn parse_report(line: &str) -> std::result::Result<i32, String> {
 }
 
 /// The shim proper: sets up, reports on `report`, monitors, exits.
-fn shim_main(options: &StartOptions, report: OwnedFd) -> ! {
-    let mut made = Made::default();
-    let monitor = match setup(options, &mut made) {
+fn shim_main(setup: impl FnOnce() -> Result<Monitor>, report: OwnedFd) -> ! {
+    let monitor = match setup() {
         Ok(monitor) => monitor,
         Err(error) => {
-            let error = made.undo(options, error);
             let line = format!("error {}\n", one_line(&error.to_string()));
             let _ = nix::unistd::write(&report, line.as_bytes());
             // SAFETY: ends the forked shim without unwinding into the caller's frames.
@@ -101,6 +122,21 @@ fn shim_main(options: &StartOptions, report: OwnedFd) -> ! {
     let code = monitor.run();
     // SAFETY: as above; everything worth flushing was written with plain write(2).
     unsafe { libc::_exit(code) }
+}
+
+/// The shim's own session and process group (a signal to the engine's group or the end of its
+/// terminal does not reach it), and child subreaper (orphans of its subtree become its
+/// children, prctl(2)).
+pub(crate) fn become_shim() -> Result<()> {
+    setsid().map_err(sys("setsid"))?;
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return Err(Error::sys(
+            "become child subreaper",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
 }
 
 /// What setup made so far, undone on failure.
@@ -176,14 +212,7 @@ fn read_bundle(bundle: &Path) -> Result<BundleFacts> {
 }
 
 fn setup(options: &StartOptions, made: &mut Made) -> Result<Monitor> {
-    setsid().map_err(sys("setsid"))?;
-    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes integer arguments only.
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
-        return Err(Error::sys(
-            "become child subreaper",
-            std::io::Error::last_os_error(),
-        ));
-    }
+    become_shim()?;
     let state_dir = &options.state_dir;
     make_state_dir(state_dir)?;
     made.state_dir = true;
@@ -269,6 +298,10 @@ fn setup(options: &StartOptions, made: &mut Made) -> Result<Monitor> {
             let (out_read, err_read, stdin_write) = stdio.take().expect("pipes made");
             set_nonblocking(&out_read)?;
             set_nonblocking(&err_read)?;
+            if let Some(stdin) = &stdin_write {
+                // Only our end: the container's read end is another open file description.
+                set_nonblocking(stdin)?;
+            }
             if options.runtime.is_some() {
                 // Whatever the external runtime wrote to its (the container's) stdio while
                 // creating is not the container's output.
@@ -283,10 +316,15 @@ fn setup(options: &StartOptions, made: &mut Made) -> Result<Monitor> {
         }
     };
 
-    made.backend
-        .as_ref()
-        .expect("set above")
-        .start(&options.id)?;
+    let pending = if options.hold {
+        Pending::Held
+    } else {
+        made.backend
+            .as_ref()
+            .expect("set above")
+            .start(&options.id)?;
+        Pending::Nothing
+    };
     let oom_cgroup = match options.runtime {
         None => None,
         // runc's and crun's cgroupfs default is the id under the root.
@@ -298,21 +336,24 @@ fn setup(options: &StartOptions, made: &mut Made) -> Result<Monitor> {
         ),
     };
     let backend = made.backend.take().expect("set above");
-    Ok(Monitor::new(
-        options.id.clone(),
+    Ok(Monitor::new(Parts {
+        id: options.id.clone(),
         backend,
-        init_pid,
+        pid: init_pid,
         stdio,
+        stdin: options.stdin,
+        stdin_once: options.stdin_once,
         listener,
-        log,
-        state_dir.clone(),
-        oom_cgroup,
-    ))
+        log: Some(log),
+        state_dir: state_dir.clone(),
+        role: Role::Container { oom_cgroup },
+        pending,
+    }))
 }
 
 /// The state directory, made afresh: a stale one (a previous run of the container) is
 /// replaced, a live one (its shim answers on `shim.sock`) refused.
-fn make_state_dir(dir: &Path) -> Result<()> {
+pub(crate) fn make_state_dir(dir: &Path) -> Result<()> {
     if dir.exists() {
         if std::os::unix::net::UnixStream::connect(dir.join(SOCKET_FILE)).is_ok() {
             return Err(Error::Refused(format!(
@@ -332,14 +373,14 @@ fn make_state_dir(dir: &Path) -> Result<()> {
 }
 
 /// Points descriptors 0, 1 and 2 of this process at the given files.
-fn point_stdio(stdin: &OwnedFd, stdout: &OwnedFd, stderr: &OwnedFd) -> Result<()> {
+pub(crate) fn point_stdio(stdin: &OwnedFd, stdout: &OwnedFd, stderr: &OwnedFd) -> Result<()> {
     nix::unistd::dup2_stdin(stdin).map_err(sys("dup2 stdin"))?;
     nix::unistd::dup2_stdout(stdout).map_err(sys("dup2 stdout"))?;
     nix::unistd::dup2_stderr(stderr).map_err(sys("dup2 stderr"))?;
     Ok(())
 }
 
-fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
+pub(crate) fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
     let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL).map_err(sys("F_GETFL"))?;
     let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
     nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFL(flags)).map_err(sys("F_SETFL"))?;
@@ -347,13 +388,13 @@ fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
 }
 
 /// Reads and drops what a non-blocking pipe holds now.
-fn discard_pending(fd: &OwnedFd) {
+pub(crate) fn discard_pending(fd: &OwnedFd) {
     let mut buffer = [0u8; 1024];
     while matches!(nix::unistd::read(fd, &mut buffer), Ok(n) if n > 0) {}
 }
 
 /// The pty master the runtime sends over the console socket during create.
-fn receive_console(listener: &UnixListener) -> Result<OwnedFd> {
+pub(crate) fn receive_console(listener: &UnixListener) -> Result<OwnedFd> {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
     let timeout = PollTimeout::try_from(CONSOLE_TIMEOUT.as_millis() as i32)
@@ -368,7 +409,7 @@ fn receive_console(listener: &UnixListener) -> Result<OwnedFd> {
 }
 
 /// Error messages travel as one line.
-fn one_line(message: &str) -> String {
+pub(crate) fn one_line(message: &str) -> String {
     message.replace(['\n', '\r'], " ")
 }
 

@@ -695,3 +695,577 @@ fn an_oom_kill_is_recorded() {
 fn an_oom_kill_is_recorded_with_runc() {
     oom_kill_is_recorded_with(Some("/usr/sbin/runc"));
 }
+
+// ---- Interactive: attach, hold, stdin, resize (issue 5) ----
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+
+/// Opens an attach session on `socket`; returns the stream after the `{"ok":true}` line.
+#[track_caller]
+fn attach(socket: &Path, stdin: bool, stdout: bool, stderr: bool) -> UnixStream {
+    let mut stream = UnixStream::connect(socket).expect("connect for attach");
+    let request = Request::Attach {
+        stdin,
+        stdout,
+        stderr,
+    };
+    let mut line = serde_json::to_vec(&request).unwrap();
+    line.push(b'\n');
+    stream.write_all(&line).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while stream.read(&mut byte).expect("attach answer") == 1 && byte[0] != b'\n' {
+        answer.push(byte[0]);
+    }
+    assert_eq!(
+        answer,
+        br#"{"ok":true}"#,
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    stream
+}
+
+/// Reads multiplexed frames until the shim closes the stream; returns (stdout, stderr).
+#[track_caller]
+fn read_frames(stream: &mut UnixStream) -> (String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    loop {
+        let mut header = [0u8; 8];
+        match stream.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => panic!("read frame header: {e}"),
+        }
+        assert_eq!(&header[1..4], &[0, 0, 0], "{header:?}");
+        let length = u32::from_be_bytes(header[4..8].try_into().unwrap()) as usize;
+        let mut payload = vec![0u8; length];
+        stream.read_exact(&mut payload).expect("frame payload");
+        match header[0] {
+            1 => out.extend(payload),
+            2 => err.extend(payload),
+            other => panic!("stream {other} in a frame"),
+        }
+    }
+    (
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    )
+}
+
+/// Reads one frame: (stream, payload).
+#[track_caller]
+fn read_frame(stream: &mut UnixStream) -> (u8, String) {
+    let mut header = [0u8; 8];
+    stream.read_exact(&mut header).expect("frame header");
+    let length = u32::from_be_bytes(header[4..8].try_into().unwrap()) as usize;
+    let mut payload = vec![0u8; length];
+    stream.read_exact(&mut payload).expect("frame payload");
+    (header[0], String::from_utf8(payload).unwrap())
+}
+
+/// Reads raw bytes until `needle` appeared (a terminal's output); returns all read.
+#[track_caller]
+fn read_until(stream: &mut UnixStream, needle: &str) -> String {
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + TIMEOUT;
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "no {needle:?} in {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        let mut buffer = [0u8; 4096];
+        match stream.read(&mut buffer) {
+            Ok(0) => panic!(
+                "end of stream before {needle:?}: {:?}",
+                String::from_utf8_lossy(&seen)
+            ),
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            Err(e) => panic!("read: {e} after {:?}", String::from_utf8_lossy(&seen)),
+        }
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+fn read_to_end(stream: &mut UnixStream) -> String {
+    let mut all = Vec::new();
+    let _ = stream.read_to_end(&mut all);
+    String::from_utf8_lossy(&all).into_owned()
+}
+
+#[test]
+fn held_start_with_an_attach_before_loses_no_output() {
+    let mut container = TestContainer::new("hold", "echo first-line; echo to-stderr >&2; exit 5");
+    for round in 0..50 {
+        container.start(&["--hold"]);
+        let state = protocol::state(&container.socket()).unwrap();
+        assert_eq!(state.status, shim::ShimStatus::Created, "round {round}");
+        let mut session = attach(&container.socket(), false, true, true);
+        assert_eq!(
+            protocol::call(&container.socket(), &Request::Start).unwrap(),
+            json!({ "ok": true })
+        );
+        let (out, err) = read_frames(&mut session);
+        assert_eq!(out, "first-line\n", "round {round}");
+        assert_eq!(err, "to-stderr\n", "round {round}");
+        assert_eq!(container.wait().exit_code, 5, "round {round}");
+        // A second start of the same shim is refused (checked once).
+        if round == 0 {
+            let log = logs_of(&container.log_entries(), "stdout");
+            assert_eq!(log, ["first-line\n"]);
+        }
+    }
+}
+
+#[test]
+fn a_held_container_can_be_killed_before_start() {
+    let mut container = TestContainer::new("holdkill", "echo never");
+    container.start(&["--hold"]);
+    protocol::kill(&container.socket(), 9, false).unwrap();
+    assert_eq!(container.wait().signal, Some(9));
+    assert!(logs_of(&container.log_entries(), "stdout").is_empty());
+    assert!(!container.cgroup_exists());
+}
+
+#[test]
+fn streams_go_to_the_sessions_that_asked_for_them() {
+    let mut container = TestContainer::new(
+        "streams",
+        "read go; echo out-1; echo err-1 >&2; echo out-2; echo err-2 >&2",
+    );
+    container.start(&["--stdin"]);
+    let mut only_out = attach(&container.socket(), false, true, false);
+    let mut only_err = attach(&container.socket(), false, false, true);
+    let mut writer = attach(&container.socket(), true, false, false);
+    writer.write_all(b"go\n").unwrap();
+    let (out, err) = read_frames(&mut only_out);
+    assert_eq!((out.as_str(), err.as_str()), ("out-1\nout-2\n", ""));
+    let (out, err) = read_frames(&mut only_err);
+    assert_eq!((out.as_str(), err.as_str()), ("", "err-1\nerr-2\n"));
+    assert_eq!(read_frames(&mut writer), (String::new(), String::new()));
+    assert_eq!(container.wait().exit_code, 0);
+}
+
+#[test]
+fn stdin_through_attach_reaches_cat_and_comes_back_framed() {
+    let mut container = TestContainer::new("cat", "cat; echo cat-ended");
+    container.start(&["--stdin", "--stdin-once"]);
+    let mut session = attach(&container.socket(), true, true, true);
+    session.write_all(b"hello\n").unwrap();
+    assert_eq!(read_frame(&mut session), (1, "hello\n".to_string()));
+    // Bytes sent together with the request reach stdin too.
+    let mut second = UnixStream::connect(container.socket()).unwrap();
+    second
+        .write_all(b"{\"op\":\"attach\",\"stdin\":true,\"stdout\":false}\nearly\n")
+        .unwrap();
+    assert_eq!(read_frame(&mut session), (1, "early\n".to_string()));
+    // Half-closing one of two stdin sessions leaves stdin open...
+    second.shutdown(std::net::Shutdown::Write).unwrap();
+    session.write_all(b"more\n").unwrap();
+    assert_eq!(read_frame(&mut session), (1, "more\n".to_string()));
+    // ...and the last one closes it (--stdin-once): cat ends.
+    session.shutdown(std::net::Shutdown::Write).unwrap();
+    let (out, err) = read_frames(&mut session);
+    assert_eq!((out.as_str(), err.as_str()), ("cat-ended\n", ""));
+    assert_eq!(container.wait().exit_code, 0);
+    let log = logs_of(&container.log_entries(), "stdout");
+    assert_eq!(log, ["hello\n", "early\n", "more\n", "cat-ended\n"]);
+}
+
+#[test]
+fn without_stdin_once_a_half_close_keeps_stdin_open() {
+    let mut container = TestContainer::new("catopen", "cat; echo cat-ended");
+    container.start(&["--stdin"]);
+    let mut session = attach(&container.socket(), true, true, true);
+    session.write_all(b"one\n").unwrap();
+    assert_eq!(read_frame(&mut session), (1, "one\n".to_string()));
+    session.shutdown(std::net::Shutdown::Write).unwrap();
+    drop(session);
+    std::thread::sleep(Duration::from_millis(300));
+    // A new session still writes to the same cat.
+    let mut again = attach(&container.socket(), true, true, false);
+    again.write_all(b"two\n").unwrap();
+    assert_eq!(read_frame(&mut again), (1, "two\n".to_string()));
+    assert_eq!(
+        protocol::state(&container.socket()).unwrap().status,
+        shim::ShimStatus::Running
+    );
+    protocol::kill(&container.socket(), 9, false).unwrap();
+    assert_eq!(container.wait().signal, Some(9));
+}
+
+#[test]
+fn a_slow_session_is_dropped_and_the_container_goes_on() {
+    // 4 MiB of output to a session that never reads: it is dropped, the log has everything.
+    let mut container = TestContainer::new(
+        "slow",
+        "read go; dd if=/dev/zero bs=64k count=64 2>/dev/null | tr '\\0' x; echo; echo done",
+    );
+    container.start(&["--stdin"]);
+    let mut reader = attach(&container.socket(), true, true, false);
+    let _sleeper = attach(&container.socket(), false, true, true);
+    reader.write_all(b"go\n").unwrap();
+    let (out, _) = read_frames(&mut reader);
+    assert_eq!(out.len(), 4 * 1024 * 1024 + "\ndone\n".len());
+    assert_eq!(container.wait().exit_code, 0);
+}
+
+#[test]
+fn terminal_attach_and_resize() {
+    let mut container = TestContainer::new(
+        "ttyattach",
+        "stty size; read line; stty size; echo got-$line",
+    );
+    container.config["process"]["terminal"] = json!(true);
+    container.start(&["--tty", "--stdin", "--hold"]);
+    let mut session = attach(&container.socket(), true, true, true);
+    protocol::call(
+        &container.socket(),
+        &Request::Resize {
+            height: 30,
+            width: 100,
+        },
+    )
+    .unwrap();
+    protocol::call(&container.socket(), &Request::Start).unwrap();
+    read_until(&mut session, "30 100");
+    protocol::call(
+        &container.socket(),
+        &Request::Resize {
+            height: 40,
+            width: 120,
+        },
+    )
+    .unwrap();
+    session.write_all(b"typed\r").unwrap();
+    let rest = read_until(&mut session, "got-typed");
+    assert!(rest.contains("40 120"), "{rest:?}");
+    assert_eq!(container.wait().exit_code, 0);
+}
+
+#[test]
+fn stdin_once_with_a_terminal_ends_input() {
+    let mut container = TestContainer::new("ttyonce", "cat; echo cat-ended");
+    container.config["process"]["terminal"] = json!(true);
+    container.start(&["--tty", "--stdin", "--stdin-once"]);
+    let mut session = attach(&container.socket(), true, true, false);
+    session.write_all(b"abc\n").unwrap();
+    read_until(&mut session, "abc");
+    session.shutdown(std::net::Shutdown::Write).unwrap();
+    let rest = read_to_end(&mut session);
+    assert!(rest.contains("cat-ended"), "{rest:?}");
+    assert_eq!(container.wait().exit_code, 0);
+}
+
+#[test]
+fn resize_without_a_terminal_is_refused() {
+    let mut container = TestContainer::new("noresize", "sleep 30");
+    container.start(&[]);
+    let error = protocol::call(
+        &container.socket(),
+        &Request::Resize {
+            height: 10,
+            width: 10,
+        },
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("not a tty"), "{error}");
+}
+
+// ---- exec ----
+
+/// One `berth-shim exec` in a test container.
+struct TestExec {
+    state_dir: StateDir,
+    shim_pid: Option<i32>,
+}
+
+impl TestExec {
+    fn launch_raw(
+        container: &TestContainer,
+        name: &str,
+        process: Value,
+        extra: &[&str],
+    ) -> (Output, Self) {
+        let state_dir = container.dir().join("execs").join(name);
+        let process_file = container.dir().join(format!("{name}.json"));
+        std::fs::write(&process_file, serde_json::to_vec(&process).unwrap()).unwrap();
+        let mut command = Command::new(shim_binary());
+        command
+            .arg("exec")
+            .arg("--id")
+            .arg(&container.id)
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .arg("--container-state-dir")
+            .arg(&container.state_dir().0)
+            .arg("--process")
+            .arg(&process_file)
+            .args(extra);
+        if let Some(runtime) = &container.runtime {
+            command.arg("--runtime").arg(runtime);
+        }
+        command.stdin(Stdio::null());
+        let output = run_bounded(command);
+        let state_dir = StateDir(state_dir);
+        let shim_pid = if output.status.success() {
+            state_dir.shim_pid().ok()
+        } else {
+            None
+        };
+        (
+            output,
+            TestExec {
+                state_dir,
+                shim_pid,
+            },
+        )
+    }
+
+    #[track_caller]
+    fn launch(container: &TestContainer, name: &str, process: Value, extra: &[&str]) -> Self {
+        let (output, exec) = Self::launch_raw(container, name, process, extra);
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "ok 0\n",
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        exec
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.state_dir.socket()
+    }
+
+    /// Waits for the exec shim to end and reaps it.
+    fn reap_shim(&self) {
+        let Some(pid) = self.shim_pid else { return };
+        let gone = wait_until(TIMEOUT, || {
+            // SAFETY: waitpid on a specific pid with a valid status pointer.
+            let rc = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+            rc == pid || (rc < 0 && !process_exists(pid))
+        });
+        assert!(gone, "exec shim {pid} did not exit");
+    }
+}
+
+impl Drop for TestExec {
+    fn drop(&mut self) {
+        if let Some(pid) = self.shim_pid {
+            let _ = protocol::kill(&self.socket(), 9, false);
+            let _ = protocol::call(&self.socket(), &Request::Shutdown);
+            if !wait_until(Duration::from_secs(10), || !process_exists(pid)) {
+                // SAFETY: kill with a pid and a signal number.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            // SAFETY: reaps our (subreaper) child; WNOHANG never blocks.
+            let _ = wait_until(Duration::from_secs(5), || unsafe {
+                libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) != 0
+            });
+        }
+    }
+}
+
+fn exec_process(args: &[&str], terminal: bool) -> Value {
+    json!({
+        "terminal": terminal,
+        "user": { "uid": 0, "gid": 0 },
+        "args": args,
+        "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+        "cwd": "/"
+    })
+}
+
+fn ns_of(pid: i32, kind: &str) -> PathBuf {
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap()
+}
+
+fn exec_in_a_running_container_with(runtime: Option<&str>) {
+    let mut container = TestContainer::new("exec", "sleep 60");
+    container.runtime = runtime.map(PathBuf::from);
+    let init = container.start(&[]);
+    let exec = TestExec::launch(
+        &container,
+        "e1",
+        exec_process(
+            &[
+                "sh",
+                "-c",
+                "read x; hostname; echo pid-$$; echo $x >&2; exit 3",
+            ],
+            false,
+        ),
+        &["--stdin"],
+    );
+    // Nothing runs before start.
+    let state = protocol::state(&exec.socket()).unwrap();
+    assert_eq!((state.status, state.pid), (shim::ShimStatus::Created, 0));
+    let mut session = attach(&exec.socket(), true, true, true);
+    let started = protocol::call(&exec.socket(), &Request::Start).unwrap();
+    let pid = started["pid"].as_i64().expect("pid") as i32;
+    assert!(pid > 0);
+    assert_eq!(ns_of(pid, "pid"), ns_of(init, "pid"));
+    assert_eq!(ns_of(pid, "uts"), ns_of(init, "uts"));
+    assert_eq!(protocol::state(&exec.socket()).unwrap().pid, pid);
+    session.write_all(b"from-stdin\n").unwrap();
+    let (out, err) = read_frames(&mut session);
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("shimtest"));
+    let inner: i32 = lines
+        .next()
+        .unwrap()
+        .strip_prefix("pid-")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        inner > 1 && inner != pid,
+        "pid {inner} in the container's namespace"
+    );
+    assert_eq!(err, "from-stdin\n");
+    let exit = protocol::wait(&exec.state_dir).unwrap();
+    assert_eq!(exit.exit_code, 3);
+    exec.reap_shim();
+    assert_eq!(exec.state_dir.read_exit().unwrap().unwrap().exit_code, 3);
+    // The container runs on, its log untouched by the exec.
+    assert_eq!(
+        protocol::state(&container.socket()).unwrap().status,
+        shim::ShimStatus::Running
+    );
+    assert!(container.log_entries().is_empty());
+    assert!(!exec.state_dir.0.join("console.sock").exists());
+}
+
+#[test]
+fn exec_in_a_running_container() {
+    exec_in_a_running_container_with(None);
+}
+
+#[test]
+fn exec_in_a_running_container_with_runc() {
+    exec_in_a_running_container_with(Some("/usr/sbin/runc"));
+}
+
+#[test]
+fn exec_with_a_terminal() {
+    let mut container = TestContainer::new("exectty", "sleep 60");
+    container.start(&[]);
+    let exec = TestExec::launch(
+        &container,
+        "t1",
+        exec_process(
+            &[
+                "sh",
+                "-c",
+                "[ -t 0 ] && echo is-a-tty; stty size; read l; echo got-$l",
+            ],
+            true,
+        ),
+        &["--tty", "--stdin"],
+    );
+    // A size asked for before the pty exists applies when it does.
+    protocol::call(
+        &exec.socket(),
+        &Request::Resize {
+            height: 25,
+            width: 90,
+        },
+    )
+    .unwrap();
+    let mut session = attach(&exec.socket(), true, true, false);
+    protocol::call(&exec.socket(), &Request::Start).unwrap();
+    let seen = read_until(&mut session, "25 90");
+    assert!(seen.contains("is-a-tty"), "{seen:?}");
+    session.write_all(b"line\r").unwrap();
+    read_until(&mut session, "got-line");
+    assert_eq!(protocol::wait(&exec.state_dir).unwrap().exit_code, 0);
+    exec.reap_shim();
+}
+
+#[test]
+fn exec_of_a_missing_binary_fails_at_start_and_leaves_nothing() {
+    let mut container = TestContainer::new("execmissing", "sleep 60");
+    container.start(&[]);
+    let exec = TestExec::launch(
+        &container,
+        "m1",
+        exec_process(&["/no/such/binary"], false),
+        &[],
+    );
+    let mut session = attach(&exec.socket(), false, true, true);
+    let error = protocol::call(&exec.socket(), &Request::Start).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("/no/such/binary"), "{message}");
+    assert_eq!(read_frames(&mut session), (String::new(), String::new()));
+    exec.reap_shim();
+    assert!(!exec.state_dir.0.exists(), "the exec state dir remains");
+    let tag = exec.state_dir.0.to_string_lossy().into_owned();
+    assert!(no_process_mentions(&tag));
+    // Only the container's own processes are in its cgroup.
+    let pids = std::fs::read_to_string(
+        Path::new("/sys/fs/cgroup/pids")
+            .join(container.cgroup.trim_start_matches('/'))
+            .join("cgroup.procs"),
+    )
+    .unwrap();
+    assert_eq!(pids.lines().count(), 1, "{pids}");
+    assert_eq!(
+        protocol::state(&container.socket()).unwrap().status,
+        shim::ShimStatus::Running
+    );
+}
+
+#[test]
+fn exec_in_a_stopped_container_is_refused() {
+    let mut container = TestContainer::new("execstopped", "true");
+    container.start(&[]);
+    container.wait();
+    let (output, exec) =
+        TestExec::launch_raw(&container, "s1", exec_process(&["true"], false), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with("error ") && stdout.contains("not running"),
+        "{stdout}"
+    );
+    assert!(!exec.state_dir.0.exists());
+    reap_zombie_shims();
+}
+
+#[test]
+fn an_exec_never_started_can_be_shut_down() {
+    let mut container = TestContainer::new("execabandon", "sleep 60");
+    container.start(&[]);
+    let exec = TestExec::launch(&container, "a1", exec_process(&["true"], false), &[]);
+    assert!(protocol::kill(&exec.socket(), 15, false).is_err());
+    protocol::call(&exec.socket(), &Request::Shutdown).unwrap();
+    exec.reap_shim();
+    assert!(!exec.state_dir.0.exists());
+}
+
+#[test]
+fn the_shim_stays_small_with_an_attach_session() {
+    let mut container = TestContainer::new("rss", "cat");
+    container.start(&["--stdin"]);
+    let shim = container.shim_pid.unwrap();
+    let mut session = attach(&container.socket(), true, true, true);
+    for _ in 0..100 {
+        session.write_all(&[b'y'; 1000]).unwrap();
+        session.write_all(b"\n").unwrap();
+        let (stream, _) = read_frame(&mut session);
+        assert_eq!(stream, 1);
+    }
+    let status = std::fs::read_to_string(format!("/proc/{shim}/status")).unwrap();
+    let rss: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    eprintln!("shim VmRSS with an attach session: {rss} kB");
+    // Debug builds are larger than release ones; this guards against buffers that grow.
+    assert!(rss < 8 * 1024, "{rss} kB");
+}
