@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use client::Client;
 
-use crate::{container, image, run, system};
+use crate::{attach, container, cp, disk, exec, image, ops, run, stats, system};
 
 /// Exit status and message of a failed command, printed on stderr by [`main`].
 #[derive(Debug)]
@@ -109,6 +109,30 @@ pub enum Command {
     Wait(container::WaitArgs),
     /// Return low-level information on containers or images
     Inspect(container::InspectArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(attach::AttachArgs),
+    /// Execute a command in a running container
+    Exec(exec::ExecArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
+    /// Display the running processes of a container
+    Top(ops::TopArgs),
+    /// Pause all processes within one or more containers
+    Pause(ops::ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(ops::ContainersArgs),
+    /// Rename a container
+    Rename(ops::RenameArgs),
+    /// Update configuration of one or more containers
+    Update(ops::UpdateArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ops::ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(ops::DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(ops::CommitArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -135,6 +159,22 @@ pub enum Command {
     Info(system::FormatArgs),
     /// Show the berth version information
     Version(system::FormatArgs),
+    /// Manage berth
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+/// `berth system ...`
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show docker disk usage
+    Df(disk::DfArgs),
+    /// Remove unused data
+    Prune(disk::SystemPruneArgs),
+    /// Display system-wide information
+    Info(system::FormatArgs),
+    /// Get real time events from the server
+    Events(system::EventsArgs),
 }
 
 /// `berth container ...`
@@ -165,6 +205,30 @@ pub enum ContainerCommand {
     Inspect(container::InspectArgs),
     /// Remove all stopped containers
     Prune(container::PruneArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(attach::AttachArgs),
+    /// Execute a command in a running container
+    Exec(exec::ExecArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(cp::CpArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(stats::StatsArgs),
+    /// Display the running processes of a container
+    Top(ops::TopArgs),
+    /// Pause all processes within one or more containers
+    Pause(ops::ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(ops::ContainersArgs),
+    /// Rename a container
+    Rename(ops::RenameArgs),
+    /// Update configuration of one or more containers
+    Update(ops::UpdateArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ops::ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(ops::DiffArgs),
+    /// Create a new image from a container's changes
+    Commit(ops::CommitArgs),
 }
 
 /// `berth image ...`
@@ -299,8 +363,50 @@ async fn dispatch(host: &str, command: Command) -> CmdResult {
             image::save(&c().await?, a).await
         }
         Command::Image(ImageCommand::Prune(a)) => image::prune(&c().await?, a).await,
-        Command::Events(a) => system::events(&c().await?, a).await,
-        Command::Info(a) => system::info(&c().await?, a).await,
+        Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
+            attach::attach(&c().await?, a).await
+        }
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => {
+            exec::exec(&c().await?, a).await
+        }
+        Command::Cp(a) | Command::Container(ContainerCommand::Cp(a)) => {
+            cp::cp(&c().await?, a).await
+        }
+        Command::Stats(a) | Command::Container(ContainerCommand::Stats(a)) => {
+            stats::stats(&c().await?, a).await
+        }
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => {
+            ops::top(&c().await?, a).await
+        }
+        Command::Pause(a) | Command::Container(ContainerCommand::Pause(a)) => {
+            ops::pause(&c().await?, a).await
+        }
+        Command::Unpause(a) | Command::Container(ContainerCommand::Unpause(a)) => {
+            ops::unpause(&c().await?, a).await
+        }
+        Command::Rename(a) | Command::Container(ContainerCommand::Rename(a)) => {
+            ops::rename(&c().await?, a).await
+        }
+        Command::Update(a) | Command::Container(ContainerCommand::Update(a)) => {
+            ops::update(&c().await?, a).await
+        }
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => {
+            ops::export(&c().await?, a).await
+        }
+        Command::Diff(a) | Command::Container(ContainerCommand::Diff(a)) => {
+            ops::diff(&c().await?, a).await
+        }
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+            ops::commit(&c().await?, a).await
+        }
+        Command::System(SystemCommand::Df(a)) => disk::df(&c().await?, a).await,
+        Command::System(SystemCommand::Prune(a)) => disk::prune(&c().await?, a).await,
+        Command::Events(a) | Command::System(SystemCommand::Events(a)) => {
+            system::events(&c().await?, a).await
+        }
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
+            system::info(&c().await?, a).await
+        }
         Command::Version(a) => system::version(host, a).await,
     }
 }

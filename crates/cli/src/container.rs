@@ -3,10 +3,12 @@
 
 use bytes::Bytes;
 use clap::Args;
-use client::{Client, containers::ListOptions, containers::LogsOptions, stream};
+use client::containers::{AttachOptions, ListOptions, LogsOptions};
+use client::{Client, stream};
 use serde_json::Value;
 
 use crate::app::{CmdResult, Failure, confirm, describe, parse_filters};
+use crate::attach;
 use crate::format::{self, PS_FORMAT, ps_headers};
 use crate::template::{Template, prepare_format};
 use crate::units::human_size;
@@ -17,6 +19,12 @@ pub struct StartArgs {
     /// Attach STDOUT/STDERR and forward signals
     #[arg(short = 'a', long)]
     pub attach: bool,
+    /// Attach container's STDIN
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     /// Containers
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -165,9 +173,10 @@ where
     Ok(if failed { 1 } else { 0 })
 }
 
-/// `start`: with `-a`, attaches to the output and exits with the container's status.
+/// `start`: with `-a` or `-i`, attaches (stdin too with `-i`), starts, follows the terminal
+/// size and exits with the container's status; 0 after a detach.
 pub async fn start(c: &Client, a: StartArgs) -> CmdResult {
-    if !a.attach {
+    if !a.attach && !a.interactive {
         return each(
             &a.containers,
             |n| async move { c.container_start(&n).await },
@@ -179,18 +188,49 @@ pub async fn start(c: &Client, a: StartArgs) -> CmdResult {
             "you cannot start and attach multiple containers at once",
         ));
     }
-    let id = &a.containers[0];
-    let info = c.container_inspect(id).await?;
+    let info = c.container_inspect(&a.containers[0]).await?;
+    let id = info["Id"].as_str().unwrap_or(&a.containers[0]).to_string();
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
-    let hijacked = c.container_attach(id, false).await?;
-    let waiter = c.container_wait(id, Some("next-exit")).await?;
-    c.container_start(id).await?;
-    let mut stdout = tokio::io::stdout();
-    let mut stderr = tokio::io::stderr();
-    if tty {
-        let _ = stream::raw_copy(hijacked, &mut stdout).await;
+    let stdin = a.interactive && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
+    attach::check_tty(stdin, tty)?;
+    let (keys, keys_flag) = attach::detach_keys_of(a.detach_keys.as_deref())?;
+    let hijacked = c
+        .container_attach_with(
+            &id,
+            &AttachOptions {
+                stream: true,
+                stdin,
+                stdout: true,
+                stderr: true,
+                logs: false,
+                detach_keys: keys_flag,
+            },
+        )
+        .await?;
+    let waiter = c.container_wait(&id, Some("next-exit")).await?;
+    let session = attach::Session::begin(
+        hijacked,
+        attach::SessionOptions {
+            tty,
+            stdin,
+            detach_keys: keys,
+        },
+    );
+    if let Err(e) = c.container_start(&id).await {
+        drop(session);
+        let status = crate::run::start_error_status(&e.to_string());
+        return Err(Failure::new(describe(&e)).with_status(if status == 125 { 1 } else { status }));
+    }
+    let _resizer = if tty {
+        attach::follow_terminal_size(c, attach::ResizeTarget::Container(id.clone()))
     } else {
-        let _ = stream::demux_copy(hijacked, &mut stdout, &mut stderr).await;
+        None
+    };
+    let _signals = (!tty).then(|| attach::proxy_signals(c, &id));
+    match session.finish().await {
+        Ok(attach::SessionEnd::Detached) => return Ok(0),
+        Ok(attach::SessionEnd::OutputEnded) => {}
+        Err(e) => eprintln!("{e}"),
     }
     Ok(waiter.result().await?.status_code as i32)
 }

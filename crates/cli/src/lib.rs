@@ -5,11 +5,17 @@
 //! [`template`], [`tabwriter`], [`units`], [`format`].
 
 pub mod app;
+pub mod attach;
 mod container;
+pub mod cp;
+pub mod disk;
+pub mod exec;
 pub mod format;
 mod image;
+pub mod ops;
 pub mod options;
 mod run;
+pub mod stats;
 mod system;
 pub mod tabwriter;
 pub mod template;

@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 
 use clap::Args;
+use client::Client;
+use client::containers::AttachOptions;
 use client::models::{ContainerCreateBody, ContainerWaitResponse, HostConfig};
-use client::{Client, stream};
-use tokio::io::AsyncWriteExt;
 
 use crate::app::{CmdResult, Failure, connect, describe};
-use crate::options;
+use crate::{attach, options};
 
 /// Options shared by `run` and `create`.
 #[derive(Debug, Clone, Args)]
@@ -55,10 +55,10 @@ pub struct ContainerOptions {
     #[arg(short = 'm', long)]
     pub memory: Option<String>,
     /// Swap limit equal to memory plus swap: '-1' to enable unlimited swap
-    #[arg(long = "memory-swap")]
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     /// Tune container pids limit (set -1 for unlimited)
-    #[arg(long = "pids-limit")]
+    #[arg(long = "pids-limit", allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
     /// CPUs in which to allow execution (0-3, 0,1)
     #[arg(long = "cpuset-cpus")]
@@ -137,6 +137,9 @@ pub struct RunArgs {
     /// Proxy received signals to the process
     #[arg(long = "sig-proxy", default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true, action = clap::ArgAction::Set)]
     pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     /// The container's options.
     #[command(flatten)]
     pub opts: ContainerOptions,
@@ -332,6 +335,9 @@ pub async fn run(host: &str, a: RunArgs) -> CmdResult {
     {
         hc.console_size = Some(vec![h as usize, w as usize]);
     }
+    if attach {
+        attach::check_tty(a.opts.interactive, a.opts.tty)?;
+    }
     let c = connect(host).await.map_err(|f| f.with_status(125))?;
     let id = create_container(&c, a.opts.name.as_deref(), &body)
         .await
@@ -347,55 +353,56 @@ pub async fn run(host: &str, a: RunArgs) -> CmdResult {
 
     // Attach before start so no output is lost, and register the wait before start so a
     // fast exit (or the removal of --rm) is not missed.
+    let stdin = a.opts.interactive;
+    let (keys, keys_flag) = attach::detach_keys_of(a.detach_keys.as_deref())?;
     let hijacked = c
-        .container_attach(&id, a.opts.interactive)
+        .container_attach_with(
+            &id,
+            &AttachOptions {
+                stream: true,
+                stdin,
+                stdout: true,
+                stderr: true,
+                logs: false,
+                detach_keys: keys_flag,
+            },
+        )
         .await
         .map_err(|e| run_failure(e, "run"))?;
     let condition = if a.rm { "removed" } else { "next-exit" };
     let waiter = register_wait(&c, &id, condition)
         .await
         .map_err(|e| run_failure(e, "run"))?;
-    let (reader, mut writer) = tokio::io::split(hijacked);
-
-    let raw_mode = if a.opts.tty && a.opts.interactive {
-        crate::system::RawTerminal::enable()
-    } else {
-        None
-    };
+    // The session (and the raw terminal) begins before start, so the first byte is seen.
+    let session = attach::Session::begin(
+        hijacked,
+        attach::SessionOptions {
+            tty: a.opts.tty,
+            stdin,
+            detach_keys: keys,
+        },
+    );
     if let Err(e) = c.container_start(&id).await {
-        drop(raw_mode);
+        drop(session);
+        waiter.abort();
         let status = start_error_status(&e.to_string());
         return Err(run_failure(e, "run").with_status(status));
     }
-    let resizer = if a.opts.tty && crate::system::terminal_size().is_some() {
-        Some(tokio::spawn(follow_terminal_size(c.clone(), id.clone())))
+    let _resizer = if a.opts.tty {
+        attach::follow_terminal_size(&c, attach::ResizeTarget::Container(id.clone()))
     } else {
         None
     };
+    // docker disables the signal proxy with a TTY: ctrl-c is a byte for the container then.
+    let _signals = (a.sig_proxy && !a.opts.tty).then(|| attach::proxy_signals(&c, &id));
 
-    if a.opts.interactive {
-        tokio::spawn(async move {
-            let mut stdin = tokio::io::stdin();
-            let _ = tokio::io::copy(&mut stdin, &mut writer).await;
-            let _ = writer.shutdown().await;
-        });
-    }
-    let signals = if a.sig_proxy && !a.opts.tty {
-        Some(tokio::spawn(proxy_signals(c.clone(), id.clone())))
-    } else {
-        None
-    };
-
-    let mut stdout = tokio::io::stdout();
-    let mut stderr = tokio::io::stderr();
-    let copied = if a.opts.tty {
-        stream::raw_copy(reader, &mut stdout).await
-    } else {
-        stream::demux_copy(reader, &mut stdout, &mut stderr).await
-    };
-    drop(raw_mode);
-    if let Err(e) = copied {
-        eprintln!("berth: error reading the container's output: {e}");
+    match session.finish().await {
+        Ok(attach::SessionEnd::Detached) => {
+            waiter.abort();
+            return Ok(0);
+        }
+        Ok(attach::SessionEnd::OutputEnded) => {}
+        Err(e) => eprintln!("berth: error reading the container's output: {e}"),
     }
     let result = match waiter.await {
         Ok(r) => r,
@@ -403,9 +410,6 @@ pub async fn run(host: &str, a: RunArgs) -> CmdResult {
             return Err(Failure::new(format!("berth: wait task failed: {e}")).with_status(125));
         }
     };
-    for task in [signals, resizer].into_iter().flatten() {
-        task.abort();
-    }
     match result {
         Ok(w) => {
             if let Some(msg) = w.error.and_then(|e| e.message).filter(|m| !m.is_empty()) {
@@ -447,50 +451,6 @@ async fn register_wait(
             _ => Err(client::Error::NotUpgraded(0)),
         },
         _ => Ok(task),
-    }
-}
-
-/// Gives the container's TTY the size of ours now and after each SIGWINCH.
-async fn follow_terminal_size(c: Client, id: String) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut winch = signal(SignalKind::window_change()).ok();
-    loop {
-        if let Some((h, w)) = crate::system::terminal_size() {
-            let _ = c.container_resize(&id, h, w).await;
-        }
-        let Some(s) = winch.as_mut() else { return };
-        if s.recv().await.is_none() {
-            return;
-        }
-    }
-}
-
-/// Forwards the signals a user sends to `berth run` to the container (docker's sig-proxy).
-async fn proxy_signals(c: Client, id: String) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let kinds = [
-        (SignalKind::interrupt(), "SIGINT"),
-        (SignalKind::terminate(), "SIGTERM"),
-        (SignalKind::hangup(), "SIGHUP"),
-        (SignalKind::quit(), "SIGQUIT"),
-        (SignalKind::user_defined1(), "SIGUSR1"),
-        (SignalKind::user_defined2(), "SIGUSR2"),
-    ];
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
-    for (kind, name) in kinds {
-        let Ok(mut s) = signal(kind) else { continue };
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while s.recv().await.is_some() {
-                if tx.send(name).is_err() {
-                    break;
-                }
-            }
-        });
-    }
-    drop(tx);
-    while let Some(name) = rx.recv().await {
-        let _ = c.container_kill(&id, Some(name)).await;
     }
 }
 

@@ -1,7 +1,6 @@
 //! System commands (events, info, version) and the terminal helpers of `run -it`.
 
 use std::io::IsTerminal;
-use std::os::fd::AsFd;
 
 use chrono::{Local, TimeZone};
 use clap::Args;
@@ -383,34 +382,6 @@ fn server_section(v: &Value) -> String {
         }
     }
     text
-}
-
-/// The terminal put in raw mode for `run -it`, restored on drop.
-pub struct RawTerminal {
-    saved: nix::sys::termios::Termios,
-}
-
-impl RawTerminal {
-    /// Puts stdin in raw mode when it is a terminal.
-    pub fn enable() -> Option<RawTerminal> {
-        use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
-        let stdin = std::io::stdin();
-        if !stdin.is_terminal() {
-            return None;
-        }
-        let saved = tcgetattr(stdin.as_fd()).ok()?;
-        let mut raw = saved.clone();
-        cfmakeraw(&mut raw);
-        tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw).ok()?;
-        Some(RawTerminal { saved })
-    }
-}
-
-impl Drop for RawTerminal {
-    fn drop(&mut self) {
-        use nix::sys::termios::{SetArg, tcsetattr};
-        let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, &self.saved);
-    }
 }
 
 nix::ioctl_read_bad!(tiocgwinsz, nix::libc::TIOCGWINSZ, nix::libc::winsize);

@@ -741,3 +741,803 @@ fn stdin_tty_and_start_attach() {
     assert_eq!(stdout(&o), "attached\n");
     assert_eq!(o.status.code(), Some(4));
 }
+
+// ---------------------------------------------------------------------------------------
+// Issue 5: interactive sessions under a real pseudo-terminal, exec, cp, commit/diff/export,
+// stats/top/pause/update/rename, system df.
+// ---------------------------------------------------------------------------------------
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+/// A pseudo-terminal whose slave is the controlling terminal of the `berth` it spawns; the
+/// test types on the master and reads what the user would see.
+struct Pty {
+    master: Arc<OwnedFd>,
+    slave: OwnedFd,
+    seen: Arc<Mutex<Vec<u8>>>,
+    stop: Arc<AtomicBool>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+nix::ioctl_write_ptr_bad!(set_window_size, nix::libc::TIOCSWINSZ, nix::libc::winsize);
+
+impl Pty {
+    fn new(rows: u16, cols: u16) -> Pty {
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        let master = Arc::new(pty.master);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (master, seen, stop) = (master.clone(), seen.clone(), stop.clone());
+            std::thread::spawn(move || {
+                use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+                let mut buf = [0u8; 4096];
+                while !stop.load(Ordering::Relaxed) {
+                    let mut fds = [PollFd::new(master.as_fd(), PollFlags::POLLIN)];
+                    match poll(&mut fds, PollTimeout::from(50u16)) {
+                        Ok(n) if n > 0 => match nix::unistd::read(master.as_fd(), &mut buf) {
+                            Ok(0) | Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                            Ok(n) => seen.lock().unwrap().extend_from_slice(&buf[..n]),
+                        },
+                        _ => {}
+                    }
+                }
+            })
+        };
+        let p = Pty {
+            master,
+            slave: pty.slave,
+            seen,
+            stop,
+            reader: Some(reader),
+        };
+        p.resize(rows, cols);
+        p
+    }
+
+    /// Spawns berth with the slave as stdin/stdout/stderr and controlling terminal.
+    fn spawn(&self, host: &str, args: &[&str]) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        let fd = || std::process::Stdio::from(self.slave.try_clone().unwrap());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        cmd.env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_API_VERSION")
+            .env("BERTH_HOST", host)
+            .args(args)
+            .stdin(fd())
+            .stdout(fd())
+            .stderr(fd());
+        // SAFETY: between fork and exec only async-signal-safe calls: setsid(2) and the
+        // TIOCSCTTY ioctl on fd 0 (the pty slave), which make it our controlling terminal.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid().map_err(std::io::Error::from)?;
+                if nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        cmd.spawn().expect("spawn berth under the pty")
+    }
+
+    fn write(&self, bytes: &[u8]) {
+        nix::unistd::write(self.master.as_fd(), bytes).expect("write to the pty");
+    }
+
+    fn resize(&self, rows: u16, cols: u16) {
+        let ws = nix::libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one winsize from the pointer, a live local; the master
+        // descriptor is open for the call.
+        unsafe { set_window_size(self.master.as_raw_fd(), &ws) }.expect("TIOCSWINSZ");
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.seen.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until `needle` appears after byte `from` of the output; returns the offset just
+    /// past it.
+    fn expect(&self, needle: &str, from: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let seen = self.seen.lock().unwrap();
+                let hay = String::from_utf8_lossy(&seen[from.min(seen.len())..]).into_owned();
+                if let Some(i) = hay.find(needle) {
+                    return from + i + needle.len();
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} not seen within {timeout:?}; output: {:?}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
+    /// The slave's terminal modes (the user's terminal, as berth leaves it).
+    fn modes(&self) -> nix::sys::termios::Termios {
+        nix::sys::termios::tcgetattr(self.slave.as_fd()).expect("tcgetattr")
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+}
+
+fn same_modes(a: &nix::sys::termios::Termios, b: &nix::sys::termios::Termios) -> bool {
+    a.input_flags == b.input_flags
+        && a.output_flags == b.output_flags
+        && a.control_flags == b.control_flags
+        && a.local_flags == b.local_flags
+        && a.control_chars == b.control_chars
+}
+
+/// Waits for a child with a deadline (killing it past the deadline).
+fn wait_child(child: &mut std::process::Child, timeout: Duration, what: &str) -> Option<i32> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Types `stty size` until the shell reports `rows cols` (SIGWINCH and the resize request
+/// travel asynchronously).
+fn expect_size(pty: &Pty, rows: u16, cols: u16) {
+    let want = format!("{rows} {cols}\r\n");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let from = pty.len();
+        pty.write(b"stty size\r");
+        let until = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < until {
+            let out = pty.text();
+            if out[from.min(out.len())..].contains(&want) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stty size never said {rows} {cols}: {:?}",
+            pty.text()
+        );
+    }
+}
+
+#[test]
+fn run_it_under_a_pty_resize_detach_reattach() {
+    let host = need_daemon!();
+    let name = unique("pty-run");
+    let _g = ContainerGuard {
+        host: &host,
+        name: name.clone(),
+    };
+    let pty = Pty::new(24, 80);
+    let before = pty.modes();
+    let mut child = pty.spawn(&host, &["run", "-it", "--name", &name, IMAGE, "sh"]);
+    let t = Duration::from_secs(20);
+    let at = pty.expect("# ", 0, t);
+    // Type a command; the output (not the echo of what was typed) comes back.
+    pty.write(b"echo hel''lo-$((6*7))\r");
+    pty.expect("hello-42", at, t);
+    // The size at start, then after a resize (SIGWINCH -> POST /containers/{id}/resize).
+    expect_size(&pty, 24, 80);
+    pty.resize(30, 100);
+    expect_size(&pty, 30, 100);
+    // While attached, the local terminal is raw.
+    assert!(
+        !same_modes(&before, &pty.modes()),
+        "terminal not in raw mode"
+    );
+    // Detach with ctrl-p ctrl-q: berth exits 0, the container keeps running.
+    pty.write(b"\x10\x11");
+    let code = wait_child(&mut child, t, "berth run -it after ctrl-p ctrl-q");
+    assert_eq!(code, Some(0), "{:?}", pty.text());
+    assert!(
+        same_modes(&before, &pty.modes()),
+        "terminal modes not restored after detach"
+    );
+    assert_eq!(
+        ok(&host, &["inspect", "-f", "{{.State.Running}}", &name]),
+        "true\n"
+    );
+
+    // Re-attach from another terminal and exit the shell with a code.
+    let pty2 = Pty::new(24, 80);
+    let before2 = pty2.modes();
+    let mut child = pty2.spawn(&host, &["attach", &name]);
+    std::thread::sleep(Duration::from_millis(300));
+    let from = pty2.len();
+    pty2.write(b"echo again-$((1+1))\r");
+    pty2.expect("again-2", from, t);
+    pty2.write(b"exit 3\r");
+    let code = wait_child(&mut child, t, "berth attach after exit 3");
+    assert_eq!(code, Some(3), "{:?}", pty2.text());
+    assert!(
+        same_modes(&before2, &pty2.modes()),
+        "terminal modes not restored after exit"
+    );
+    assert_eq!(
+        ok(&host, &["inspect", "-f", "{{.State.ExitCode}}", &name]),
+        "3\n"
+    );
+}
+
+#[test]
+fn exec_it_under_a_pty() {
+    let host = need_daemon!();
+    let name = unique("pty-exec");
+    let _g = ContainerGuard {
+        host: &host,
+        name: name.clone(),
+    };
+    ok(
+        &host,
+        &["run", "-d", "--name", &name, IMAGE, "sleep", "1000"],
+    );
+    let pty = Pty::new(24, 80);
+    let before = pty.modes();
+    let t = Duration::from_secs(20);
+    let mut child = pty.spawn(&host, &["exec", "-it", "-e", "GREETING=hi", &name, "sh"]);
+    let at = pty.expect("# ", 0, t);
+    pty.write(b"echo $GREETING-$((2+3)); tty\r");
+    let at = pty.expect("hi-5", at, t);
+    pty.expect("/dev/pts/", at, t);
+    expect_size(&pty, 24, 80);
+    pty.resize(40, 120);
+    expect_size(&pty, 40, 120);
+    pty.write(b"exit 4\r");
+    let code = wait_child(&mut child, t, "berth exec -it after exit 4");
+    assert_eq!(code, Some(4), "{:?}", pty.text());
+    assert!(
+        same_modes(&before, &pty.modes()),
+        "terminal modes not restored after exec"
+    );
+
+    // A custom detach sequence ends the exec session with 0.
+    let pty = Pty::new(24, 80);
+    let mut child = pty.spawn(
+        &host,
+        &["exec", "-it", "--detach-keys", "ctrl-x,x", &name, "sh"],
+    );
+    pty.expect("# ", 0, t);
+    pty.write(b"\x18x");
+    let code = wait_child(&mut child, t, "berth exec -it after its detach keys");
+    assert_eq!(code, Some(0), "{:?}", pty.text());
+}
+
+#[test]
+fn exec_flags_and_exit_codes() {
+    let host = need_daemon!();
+    let name = unique("exec");
+    let _g = ContainerGuard {
+        host: &host,
+        name: name.clone(),
+    };
+    ok(
+        &host,
+        &["run", "-d", "--name", &name, IMAGE, "sleep", "1000"],
+    );
+    let o = berth(
+        &host,
+        &[
+            "exec",
+            "-u",
+            "65534",
+            "-w",
+            "/tmp",
+            "-e",
+            "A=b",
+            &name,
+            "sh",
+            "-c",
+            "id -u; pwd; echo $A; echo err >&2; exit 7",
+        ],
+    );
+    assert_eq!(stdout(&o), "65534\n/tmp\nb\n");
+    assert_eq!(stderr(&o), "err\n");
+    assert_eq!(o.status.code(), Some(7));
+
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("env");
+    std::fs::write(&env_file, "# comment\nFROM_FILE=yes\n").unwrap();
+    assert_eq!(
+        ok(
+            &host,
+            &[
+                "exec",
+                "--env-file",
+                env_file.to_str().unwrap(),
+                &name,
+                "sh",
+                "-c",
+                "echo $FROM_FILE"
+            ]
+        ),
+        "yes\n"
+    );
+    // -i: our stdin reaches the process; its end closes the process's stdin.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .env("BERTH_HOST", &host)
+        .args(["exec", "-i", &name, "tr", "a-z", "A-Z"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"piped\n").unwrap();
+    }
+    let code = wait_child(&mut child, Duration::from_secs(20), "exec -i");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert_eq!((out.as_str(), code), ("PIPED\n", Some(0)));
+
+    // Not found: 127 (docker 28; older daemons answer 126), with the runtime's message.
+    let o = berth(&host, &["exec", &name, "/no/such/binary"]);
+    assert!(
+        matches!(o.status.code(), Some(126) | Some(127)),
+        "{:?} {}{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    // -d: returns at once; the process runs in the background.
+    let o = berth(
+        &host,
+        &["exec", "-d", &name, "sh", "-c", "echo bg > /tmp/bg"],
+    );
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), ""));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while berth(&host, &["exec", &name, "cat", "/tmp/bg"]).stdout != b"bg\n" {
+        assert!(Instant::now() < deadline, "exec -d never ran");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // -t without a terminal on stdin is refused with -i, as docker does.
+    let o = berth(&host, &["exec", "-it", &name, "true"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("the input device is not a TTY"),
+        "{}",
+        stderr(&o)
+    );
+    // A stopped container: a daemon error, status 1.
+    ok(&host, &["stop", "-t", "1", &name]);
+    let o = berth(&host, &["exec", &name, "true"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("Error response from daemon: "),
+        "{}",
+        stderr(&o)
+    );
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+#[test]
+fn cp_both_directions_with_docker_path_rules() {
+    use std::os::unix::fs::PermissionsExt;
+    let host = need_daemon!();
+    let name = unique("cp");
+    let _g = ContainerGuard {
+        host: &host,
+        name: name.clone(),
+    };
+    ok(
+        &host,
+        &["run", "-d", "--name", &name, IMAGE, "sleep", "1000"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("src/sub")).unwrap();
+    std::fs::write(d.join("src/sub/f"), "hello\n").unwrap();
+    std::fs::set_permissions(d.join("src/sub/f"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::write(d.join("file.txt"), "top\n").unwrap();
+    std::fs::set_permissions(d.join("file.txt"), std::fs::Permissions::from_mode(0o751)).unwrap();
+    let local = |p: &str| d.join(p).to_str().unwrap().to_string();
+    let c = |p: &str| format!("{name}:{p}");
+    let sh = |script: &str| ok(&host, &["exec", &name, "sh", "-c", script]);
+
+    // Local -> container: a file into a directory, a file to a new name, a directory to a
+    // new name, a directory's content (`/.`), a directory into an existing directory.
+    ok(&host, &["cp", &local("file.txt"), &c("/tmp/")]);
+    assert_eq!(
+        sh("stat -c '%a %s' /tmp/file.txt; cat /tmp/file.txt"),
+        "751 4\ntop\n"
+    );
+    ok(&host, &["cp", &local("file.txt"), &c("/tmp/renamed")]);
+    assert_eq!(sh("cat /tmp/renamed"), "top\n");
+    ok(&host, &["cp", &local("src"), &c("/tmp/newdir")]);
+    assert_eq!(
+        sh("stat -c %a /tmp/newdir/sub/f; cat /tmp/newdir/sub/f"),
+        "640\nhello\n"
+    );
+    ok(&host, &["cp", &local("src"), &c("/tmp/newdir")]);
+    assert_eq!(sh("cat /tmp/newdir/src/sub/f"), "hello\n");
+    ok(
+        &host,
+        &["cp", &format!("{}/.", local("src")), &c("/tmp/content")],
+    );
+    assert_eq!(sh("cat /tmp/content/sub/f"), "hello\n");
+
+    // Container -> local, the same rules.
+    ok(&host, &["cp", &c("/tmp/newdir"), &local("out")]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("out/sub/f")).unwrap(),
+        "hello\n"
+    );
+    assert_eq!(mode_of(&d.join("out/sub/f")), 0o640);
+    std::fs::create_dir(d.join("existing")).unwrap();
+    ok(&host, &["cp", &c("/tmp/newdir"), &local("existing")]);
+    assert!(d.join("existing/newdir/sub/f").exists());
+    ok(&host, &["cp", &c("/tmp/newdir/."), &local("existing")]);
+    assert!(d.join("existing/sub/f").exists());
+    ok(&host, &["cp", &c("/tmp/file.txt"), &local("back.txt")]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("back.txt")).unwrap(),
+        "top\n"
+    );
+    assert_eq!(mode_of(&d.join("back.txt")), 0o751);
+
+    // -: a tar on stdout, and a tar from stdin into a directory.
+    let o = berth(&host, &["cp", &c("/tmp/newdir"), "-"]);
+    assert!(o.status.success());
+    let tar_path = d.join("dir.tar");
+    std::fs::write(&tar_path, &o.stdout).unwrap();
+    let listing = Command::new("tar")
+        .arg("-tf")
+        .arg(&tar_path)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&listing).contains("newdir/sub/f"),
+        "{}",
+        stdout(&listing)
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .env("BERTH_HOST", &host)
+        .args(["cp", "-", &c("/tmp/content")])
+        .stdin(std::fs::File::open(&tar_path).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(sh("cat /tmp/content/newdir/sub/f"), "hello\n");
+
+    // -L follows a symlink in the source and keeps the link's name.
+    sh("ln -s /tmp/newdir/sub/f /tmp/flink");
+    ok(&host, &["cp", "-L", &c("/tmp/flink"), &local("followed")]);
+    assert_eq!(
+        std::fs::read_to_string(d.join("followed")).unwrap(),
+        "hello\n"
+    );
+    ok(&host, &["cp", &c("/tmp/flink"), &local("kept")]);
+    assert!(
+        std::fs::symlink_metadata(d.join("kept"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+
+    // A symlink to /etc inside the container resolves inside the container, never on the
+    // host.
+    let marker = unique("marker");
+    std::fs::write(d.join(&marker), "inside\n").unwrap();
+    sh("ln -s /etc /tmp/etc-link");
+    ok(&host, &["cp", &local(&marker), &c("/tmp/etc-link/")]);
+    assert_eq!(sh(&format!("cat /etc/{marker}")), "inside\n");
+    assert!(!std::path::Path::new("/etc").join(&marker).exists());
+
+    // Errors: docker's words, status 1.
+    let o = berth(&host, &["cp", &local("file.txt"), &c("/tmp/no-such-dir/")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no such directory"), "{}", stderr(&o));
+    let o = berth(&host, &["cp", &local("src"), &c("/tmp/renamed")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("cannot copy directory"),
+        "{}",
+        stderr(&o)
+    );
+    let o = berth(&host, &["cp", &c("/no/such/path"), &local("x")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("Error response from daemon: "),
+        "{}",
+        stderr(&o)
+    );
+    let o = berth(&host, &["cp", &local("a"), &local("b")]);
+    assert!(stderr(&o).contains("must specify at least one container source"));
+    let o = berth(&host, &["cp", &c("/a"), &c("/b")]);
+    assert!(stderr(&o).contains("copying between containers is not supported"));
+}
+
+#[test]
+fn commit_diff_export() {
+    let host = need_daemon!();
+    let name = unique("commit");
+    let reference = format!("{}:v1", unique("committed"));
+    let _g = ContainerGuard {
+        host: &host,
+        name: name.clone(),
+    };
+    let _i = ImageGuard {
+        host: &host,
+        names: vec![reference.clone()],
+    };
+    ok(
+        &host,
+        &["run", "-d", "--name", &name, IMAGE, "sleep", "1000"],
+    );
+    ok(
+        &host,
+        &[
+            "exec",
+            &name,
+            "sh",
+            "-c",
+            "mkdir /newdir && echo x > /newdir/f && rm /bin/ls && echo more >> /etc/group",
+        ],
+    );
+    let diff = ok(&host, &["diff", &name]);
+    for line in ["A /newdir", "A /newdir/f", "D /bin/ls", "C /etc/group"] {
+        assert!(diff.lines().any(|l| l == line), "{line} missing in {diff}");
+    }
+    let id = ok(
+        &host,
+        &[
+            "commit",
+            "-c",
+            "ENV FOO=bar",
+            "-m",
+            "a message",
+            "-a",
+            "an author",
+            &name,
+            &reference,
+        ],
+    );
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(
+        ok(
+            &host,
+            &["inspect", "-f", "{{.Comment}}|{{.Author}}", &reference]
+        ),
+        "a message|an author\n"
+    );
+    assert_eq!(
+        ok(
+            &host,
+            &[
+                "run",
+                "--rm",
+                &reference,
+                "sh",
+                "-c",
+                "cat /newdir/f; echo $FOO; test -e /bin/ls || echo gone"
+            ]
+        ),
+        "x\nbar\ngone\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rootfs.tar");
+    ok(&host, &["export", "-o", out.to_str().unwrap(), &name]);
+    let listing = Command::new("tar").arg("-tf").arg(&out).output().unwrap();
+    let names = stdout(&listing);
+    assert!(
+        names
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "newdir/f"),
+        "{names}"
+    );
+    assert!(
+        names
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "bin/busybox"),
+        "{names}"
+    );
+    assert!(
+        !names
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "bin/ls"),
+        "{names}"
+    );
+    let o = berth(&host, &["export", &name]);
+    assert!(o.status.success() && o.stdout.len() > 1024);
+}
+
+#[test]
+fn stats_top_pause_update_rename_df() {
+    let host = need_daemon!();
+    let name = unique("ops");
+    let renamed = unique("ops-renamed");
+    let _g = ContainerGuard {
+        host: &host,
+        name: name.clone(),
+    };
+    let _g2 = ContainerGuard {
+        host: &host,
+        name: renamed.clone(),
+    };
+    ok(
+        &host,
+        &["run", "-d", "--name", &name, IMAGE, "sleep", "1000"],
+    );
+
+    let top = ok(&host, &["top", &name]);
+    assert!(top.lines().next().unwrap().contains("PID"), "{top}");
+    assert!(top.contains("sleep 1000"), "{top}");
+    let top = ok(&host, &["top", &name, "-o", "pid,comm"]);
+    assert_eq!(
+        top.lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["PID", "COMMAND"],
+        "{top}"
+    );
+
+    let table = ok(&host, &["stats", "--no-stream", &name]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>().join(" "),
+        "CONTAINER ID NAME CPU % MEM USAGE / LIMIT MEM % NET I/O BLOCK I/O PIDS",
+        "{table}"
+    );
+    assert!(
+        lines[1].contains(&name) && lines[1].contains("iB / "),
+        "{table}"
+    );
+    assert_eq!(
+        ok(
+            &host,
+            &[
+                "stats",
+                "--no-stream",
+                "--format",
+                "{{.Name}} {{.PIDs}}",
+                &name
+            ]
+        ),
+        format!("{name} 1\n")
+    );
+    let v: Value = serde_json::from_str(
+        ok(&host, &["stats", "--no-stream", "--format", "json", &name]).trim(),
+    )
+    .unwrap();
+    assert!(v["MemUsage"].as_str().unwrap().contains(" / "), "{v}");
+    // Streaming: the table is redrawn in place until interrupted.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .env("BERTH_HOST", &host)
+        .args(["stats", &name])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let _ = child.kill();
+    let o = child.wait_with_output().unwrap();
+    let text = stdout(&o);
+    assert!(text.matches("\x1b[H").count() >= 2, "{text:?}");
+    assert!(text.contains(&name), "{text:?}");
+
+    assert_eq!(ok(&host, &["pause", &name]), format!("{name}\n"));
+    assert_eq!(
+        ok(&host, &["inspect", "-f", "{{.State.Status}}", &name]),
+        "paused\n"
+    );
+    assert_eq!(ok(&host, &["unpause", &name]), format!("{name}\n"));
+    assert_eq!(
+        ok(&host, &["inspect", "-f", "{{.State.Status}}", &name]),
+        "running\n"
+    );
+
+    assert_eq!(
+        ok(
+            &host,
+            &[
+                "update",
+                "--memory",
+                "64m",
+                "--memory-swap",
+                "128m",
+                "--pids-limit",
+                "50",
+                "--restart",
+                "on-failure:2",
+                &name
+            ]
+        ),
+        format!("{name}\n")
+    );
+    assert_eq!(
+        ok(
+            &host,
+            &[
+                "inspect",
+                "-f",
+                "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}",
+                &name
+            ]
+        ),
+        "67108864 50 on-failure\n"
+    );
+    let o = berth(&host, &["update", &name]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("you must provide one or more flags"),
+        "{}",
+        stderr(&o)
+    );
+
+    ok(&host, &["rename", &name, &renamed]);
+    assert_eq!(
+        ok(&host, &["inspect", "-f", "{{.Name}}", &renamed]),
+        format!("/{renamed}\n")
+    );
+    assert_eq!(berth(&host, &["inspect", &name]).status.code(), Some(1));
+    // The container aliases reach the same commands.
+    ok(&host, &["container", "pause", &renamed]);
+    ok(&host, &["container", "unpause", &renamed]);
+    ok(&host, &["container", "top", &renamed]);
+
+    let df = ok(&host, &["system", "df"]);
+    let kinds: Vec<String> = df
+        .lines()
+        .map(|l| l.split("  ").next().unwrap_or_default().trim().to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "TYPE",
+            "Images",
+            "Containers",
+            "Local Volumes",
+            "Build Cache"
+        ],
+        "{df}"
+    );
+    assert_eq!(
+        ok(&host, &["system", "df", "--format", "{{.Type}}"]),
+        "Images\nContainers\nLocal Volumes\nBuild Cache\n"
+    );
+    let verbose = ok(&host, &["system", "df", "-v"]);
+    assert!(
+        verbose.starts_with("Images space usage:\n\nREPOSITORY"),
+        "{verbose}"
+    );
+    assert!(verbose.contains(&renamed), "{verbose}");
+}

@@ -6,7 +6,8 @@ use hyper::body::Incoming;
 
 use crate::models::{
     ContainerCreateBody, ContainerCreateResponse, ContainerPruneResponse, ContainerSummary,
-    ContainerWaitResponse,
+    ContainerTopResponse, ContainerUpdateBody, ContainerUpdateResponse, ContainerWaitResponse,
+    IdResponse,
 };
 use crate::{
     BodyReader, Client, Filters, Hijacked, Result, body_reader, decode, empty_body, encode_filters,
@@ -38,6 +39,42 @@ pub struct LogsOptions {
     pub until: Option<String>,
     /// Number of lines from the end, or "all".
     pub tail: Option<String>,
+}
+
+/// Query of `POST /containers/{id}/attach`.
+#[derive(Debug, Clone, Default)]
+pub struct AttachOptions {
+    /// Stream output as it comes (as opposed to only the logs).
+    pub stream: bool,
+    /// Send our stdin to the container.
+    pub stdin: bool,
+    /// Receive the container's stdout.
+    pub stdout: bool,
+    /// Receive the container's stderr.
+    pub stderr: bool,
+    /// Replay the logs first.
+    pub logs: bool,
+    /// Override of the key sequence for detaching (docker's `--detach-keys`).
+    pub detach_keys: Option<String>,
+}
+
+/// Query of `POST /commit`.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    /// Container name or ID.
+    pub container: String,
+    /// Repository of the new image.
+    pub repo: Option<String>,
+    /// Tag of the new image.
+    pub tag: Option<String>,
+    /// Commit message.
+    pub comment: Option<String>,
+    /// Author.
+    pub author: Option<String>,
+    /// Pause the container during the commit.
+    pub pause: bool,
+    /// Dockerfile instructions applied to the image config (`--change`).
+    pub changes: Vec<String>,
 }
 
 /// The waiting side of `POST /containers/{id}/wait`: the request has been accepted (dockerd
@@ -197,6 +234,111 @@ impl Client {
             ("stderr", "1".to_string()),
         ];
         self.hijack(&format!("/containers/{id}/attach"), &q).await
+    }
+
+    /// `POST /containers/{id}/attach` with every option of docker's `attach`, hijacked.
+    pub async fn container_attach_with(&self, id: &str, o: &AttachOptions) -> Result<Hijacked> {
+        let mut q = vec![
+            ("stream", flag(o.stream)),
+            ("stdin", flag(o.stdin)),
+            ("stdout", flag(o.stdout)),
+            ("stderr", flag(o.stderr)),
+        ];
+        if o.logs {
+            q.push(("logs", "1".into()));
+        }
+        if let Some(k) = &o.detach_keys {
+            q.push(("detachKeys", k.clone()));
+        }
+        self.hijack(&format!("/containers/{id}/attach"), &q).await
+    }
+
+    /// `GET /containers/{id}/stats?stream=&one-shot=`: one JSON document per line
+    /// (`stream=false`: exactly one, after the daemon has taken two samples for the CPU delta).
+    pub async fn container_stats(&self, id: &str, stream: bool) -> Result<BodyReader> {
+        let q = [("stream", flag(stream))];
+        let resp = self
+            .call(
+                Method::GET,
+                &format!("/containers/{id}/stats"),
+                &q,
+                empty_body(),
+                None,
+            )
+            .await?;
+        Ok(body_reader(resp))
+    }
+
+    /// `GET /containers/{id}/top?ps_args=`.
+    pub async fn container_top(
+        &self,
+        id: &str,
+        ps_args: Option<&str>,
+    ) -> Result<ContainerTopResponse> {
+        let q: Vec<_> = ps_args
+            .map(|a| ("ps_args", a.to_string()))
+            .into_iter()
+            .collect();
+        self.get_json(&format!("/containers/{id}/top"), &q).await
+    }
+
+    /// `POST /containers/{id}/pause` (freezes every process of the container).
+    pub async fn container_pause(&self, id: &str) -> Result<()> {
+        self.post_empty(&format!("/containers/{id}/pause"), &[])
+            .await
+    }
+
+    /// `POST /containers/{id}/unpause`.
+    pub async fn container_unpause(&self, id: &str) -> Result<()> {
+        self.post_empty(&format!("/containers/{id}/unpause"), &[])
+            .await
+    }
+
+    /// `POST /containers/{id}/rename?name=`.
+    pub async fn container_rename(&self, id: &str, name: &str) -> Result<()> {
+        self.post_empty(
+            &format!("/containers/{id}/rename"),
+            &[("name", name.to_string())],
+        )
+        .await
+    }
+
+    /// `POST /containers/{id}/update`: new resource limits and restart policy of a container
+    /// (running or not). Returns the daemon's warnings.
+    pub async fn container_update(
+        &self,
+        id: &str,
+        body: &ContainerUpdateBody,
+    ) -> Result<Vec<String>> {
+        let r: ContainerUpdateResponse = self
+            .post_json(&format!("/containers/{id}/update"), &[], body)
+            .await?;
+        Ok(r.warnings.unwrap_or_default())
+    }
+
+    /// `POST /commit?container=..`: a new image from the container's changes. Returns the
+    /// image ID.
+    pub async fn container_commit(&self, o: &CommitOptions) -> Result<String> {
+        let mut q = vec![("container", o.container.clone()), ("pause", flag(o.pause))];
+        if let Some(r) = &o.repo {
+            q.push(("repo", r.clone()));
+        }
+        if let Some(t) = &o.tag {
+            q.push(("tag", t.clone()));
+        }
+        if let Some(m) = &o.comment {
+            q.push(("comment", m.clone()));
+        }
+        if let Some(a) = &o.author {
+            q.push(("author", a.clone()));
+        }
+        for c in &o.changes {
+            q.push(("changes", c.clone()));
+        }
+        let r: IdResponse = self
+            .post_json("/commit", &q, &serde_json::json!({}))
+            .await?;
+        Ok(r.id)
     }
 
     /// `POST /containers/{id}/resize?h=&w=`.

@@ -6,10 +6,13 @@
 //! version agreed by [`Client::negotiate`], as docker's client does: `GET /_ping`, then the
 //! lower of ours and the daemon's `API-Version` header.
 //!
-//! Endpoints are grouped per resource: [`containers`], [`images`], [`system`].
+//! Endpoints are grouped per resource: [`containers`], [`exec`], [`archive`], [`images`],
+//! [`system`].
 
+pub mod archive;
 pub mod containers;
 mod error;
+pub mod exec;
 mod host;
 pub mod images;
 pub mod stream;
@@ -271,8 +274,20 @@ impl Client {
     /// A versioned request that takes over the connection (`Upgrade: tcp`), as docker's attach
     /// does. Returns the raw duplex stream after `101 Switching Protocols`.
     pub async fn hijack(&self, path: &str, query: &[(&str, String)]) -> Result<Hijacked> {
+        self.hijack_with(path, query, empty_body(), Some("text/plain"))
+            .await
+    }
+
+    /// As [`Client::hijack`], with a request body (exec start sends its JSON options).
+    pub async fn hijack_with(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        body: RequestBody,
+        content_type: Option<&str>,
+    ) -> Result<Hijacked> {
         let uri = self.uri(path, query);
-        let req = self.build(Method::POST, &uri, empty_body(), Some("text/plain"), true)?;
+        let req = self.build(Method::POST, &uri, body, content_type, true)?;
         let io = self.connect().await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
         tokio::spawn(async move {

@@ -38,4 +38,29 @@ impl Client {
             .await?;
         Ok(body_reader(resp))
     }
+
+    /// `GET /system/df`: disk usage of images, containers, volumes and the build cache, as
+    /// JSON (kept untyped: older daemons leave fields out).
+    pub async fn system_df(&self) -> Result<serde_json::Value> {
+        self.get_json("/system/df", &[]).await
+    }
+
+    /// `POST /{kind}/prune` for `kind` in containers, images, networks, volumes, build:
+    /// the daemon's report as JSON.
+    pub async fn prune(&self, kind: &str, filters: &Filters) -> Result<serde_json::Value> {
+        let mut q = Vec::new();
+        if !filters.is_empty() {
+            q.push(("filters", encode_filters(filters)));
+        }
+        let resp = self
+            .call(
+                Method::POST,
+                &format!("/{kind}/prune"),
+                &q,
+                empty_body(),
+                None,
+            )
+            .await?;
+        crate::decode(resp).await
+    }
 }
