@@ -264,6 +264,26 @@ pub fn local_destination(path: &str) -> Result<DestInfo, String> {
     Err("too many links".into())
 }
 
+/// Checks a local destination before anything is fetched (docker's `ValidateOutputPath`):
+/// its directory must exist, and an existing path must be a directory or a regular file.
+pub fn validate_output_path(path: &str) -> Result<(), String> {
+    let parent = dir(&clean(path));
+    if !parent.is_empty() && parent != "." && !Path::new(&parent).exists() {
+        return Err(format!(
+            "invalid output path: directory {parent:?} does not exist"
+        ));
+    }
+    if let Ok(m) = std::fs::metadata(path)
+        && !m.is_dir()
+        && !m.is_file()
+    {
+        return Err(format!(
+            "invalid output path: {path:?} must be a directory or a regular file"
+        ));
+    }
+    Ok(())
+}
+
 /// The local source of a copy to a container (moby `CopyInfoSourcePath`): symlinks in the
 /// parent are resolved; the last component only with `-L`.
 pub fn local_source(path: &str, follow: bool) -> Result<SourceInfo, String> {
@@ -507,6 +527,9 @@ async fn from_container(
     src_path: &str,
     dst_path: &str,
 ) -> CmdResult {
+    if dst_path != "-" {
+        validate_output_path(dst_path).map_err(Failure::new)?;
+    }
     let mut src_path = src_path.to_string();
     let mut rebase = None;
     if a.follow_link {

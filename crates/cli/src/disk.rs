@@ -188,8 +188,12 @@ pub fn verbose(data: &Value) -> Result<String, Failure> {
         true,
     )?);
     out.push_str("\nContainers space usage:\n\n");
-    let containers: Vec<ContainerSummary> =
+    let mut containers: Vec<ContainerSummary> =
         serde_json::from_value(data["Containers"].clone()).unwrap_or_default();
+    // docker does not show the virtual size here.
+    for c in &mut containers {
+        c.size_root_fs = None;
+    }
     let rows: Vec<Value> = containers
         .iter()
         .map(|c| container_row(c, true, now))

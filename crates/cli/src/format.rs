@@ -401,8 +401,9 @@ pub fn image_rows(img: &ImageSummary, trunc: bool, digests: bool, now: f64) -> V
                 "Size": human_size(img.size as f64),
                 "Containers": na(img.containers, &|v| v.to_string()),
                 "VirtualSize": human_size4(img.size as f64),
-                "SharedSize": na(img.shared_size, &|v| human_size(v as f64)),
-                "UniqueSize": na(img.shared_size, &|v| human_size((img.size - v) as f64)),
+                // go-units HumanSize (4 digits) for these two, as docker's image context.
+                "SharedSize": na(img.shared_size, &|v| human_size4(v as f64)),
+                "UniqueSize": na(img.shared_size, &|v| human_size4((img.size - v) as f64)),
             })
         })
         .collect()

@@ -197,8 +197,9 @@ pub async fn stats(c: &Client, a: StatsArgs) -> CmdResult {
         let mut rows = Vec::new();
         let mut failed = false;
         for n in &names {
+            let shown = if named { n.clone() } else { truncate_id(n) };
             match one_sample(c, n).await {
-                Ok(s) => rows.push(stats_row(n, &s, trunc)),
+                Ok(s) => rows.push(stats_row(&shown, &s, trunc)),
                 Err(e) => {
                     eprintln!("{}", describe(&e));
                     failed = true;
@@ -306,8 +307,9 @@ fn collect(
                 let Ok(s) = serde_json::from_str::<Value>(&line) else {
                     continue;
                 };
+                // Listed containers are shown by their short ID, as docker does.
                 let display = if drop_at_end {
-                    s["id"].as_str().unwrap_or(&name).to_string()
+                    truncate_id(&name)
                 } else {
                     name.clone()
                 };

@@ -1021,6 +1021,42 @@ fn exec_it_under_a_pty() {
         "terminal modes not restored after exec"
     );
 
+    // A signal that ends berth still leaves the terminal as it found it (128 + SIGTERM).
+    let pty = Pty::new(24, 80);
+    let before = pty.modes();
+    let mut child = pty.spawn(&host, &["exec", "-it", &name, "sh"]);
+    pty.expect("# ", 0, t);
+    assert!(
+        !same_modes(&before, &pty.modes()),
+        "terminal not in raw mode"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let code = wait_child(&mut child, t, "berth exec -it after SIGTERM");
+    assert_eq!(code, Some(143), "{:?}", pty.text());
+    assert!(
+        same_modes(&before, &pty.modes()),
+        "terminal modes not restored after SIGTERM"
+    );
+
+    // An error after the terminal went raw (the command cannot start) restores it too.
+    let pty = Pty::new(24, 80);
+    let before = pty.modes();
+    let mut child = pty.spawn(&host, &["run", "-it", "--rm", IMAGE, "/no/such/binary"]);
+    let code = wait_child(&mut child, t, "berth run -it of a missing binary");
+    assert!(
+        matches!(code, Some(126) | Some(127)),
+        "{code:?} {:?}",
+        pty.text()
+    );
+    assert!(
+        same_modes(&before, &pty.modes()),
+        "terminal modes not restored after an error"
+    );
+
     // A custom detach sequence ends the exec session with 0.
     let pty = Pty::new(24, 80);
     let mut child = pty.spawn(
