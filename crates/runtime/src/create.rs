@@ -67,6 +67,10 @@ impl Runtime {
     /// `create`: returns once the container's init is set up and waiting for `start`.
     /// Nothing is left behind when it fails.
     pub fn create(&self, options: &CreateOptions) -> Result<ContainerRecord> {
+        let hierarchies = cgroups::Hierarchies::detect()?;
+        // Started first, so that its grace period runs while the bundle is read and the cgroup
+        // made; reaped when it goes out of scope.
+        let _warmup = crate::cgroup_warmup::start(&hierarchies);
         let bundle = Bundle::load(&options.bundle)?;
         crate::state::validate_id(&options.id)?;
         if let Some(socket) = &options.console_socket {
@@ -84,7 +88,6 @@ impl Runtime {
                 .as_ref()
                 .and_then(|l| l.cgroups_path().as_deref()),
         )?;
-        let hierarchies = cgroups::Hierarchies::detect()?;
         let cgroup = cgroups::Cgroup::new(&hierarchies, &cgroup_path)?;
         self.root.reserve(&options.id)?;
         let mut cleanup = Cleanup {
@@ -118,7 +121,6 @@ impl Runtime {
         let context = InitContext {
             id: &options.id,
             bundle: &bundle,
-            cgroup: &cgroup,
             channel: child,
             exec_fifo: fifo,
             console_socket: options.console_socket.clone(),
@@ -147,6 +149,10 @@ impl Runtime {
                     ChildMessage::Pid(pid) => {
                         init_pid = Some(pid);
                         cleanup.init_pid = Some(pid);
+                        // The init builds its rootfs meanwhile and waits for this message
+                        // only where it needs the cgroup (channel.rs, step 3).
+                        cgroup.add_process(pid)?;
+                        parent.cgroup_joined()?;
                         let _ = waitpid(intermediate, None);
                         record = Some(ContainerRecord {
                             id: options.id.clone(),

@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{OFlag, open};
+use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use nix::unistd::{ForkResult, Gid, Uid, fork, setresgid, setresuid, setsid};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -22,7 +23,6 @@ use crate::{console, process, rootfs};
 pub struct InitContext<'a> {
     pub id: &'a str,
     pub bundle: &'a Bundle,
-    pub cgroup: &'a cgroups::Cgroup,
     pub channel: ChildEnd,
     pub exec_fifo: PathBuf,
     pub console_socket: Option<PathBuf>,
@@ -45,8 +45,9 @@ pub fn intermediate_main(context: InitContext<'_>) -> ! {
 }
 
 fn intermediate_steps(context: &InitContext<'_>) -> Result<()> {
-    // In the cgroup before anything else, so every descendant is accounted and limited.
-    context.cgroup.add_process(std::process::id() as i32)?;
+    // No cgroup join here: the runtime moves the init into the container's cgroup while the
+    // init builds the rootfs (see `CgroupGate`), because the first write to a cgroup v1
+    // `cgroup.procs` waits for an RCU grace period (~12 ms) that would otherwise be serial.
     let plan = &context.bundle.namespaces;
     let to_join: Vec<NamespaceFile> = plan
         .join
@@ -69,7 +70,9 @@ fn intermediate_steps(context: &InitContext<'_>) -> Result<()> {
     for namespace in &others {
         namespaces::join(namespace)?;
     }
-    namespaces::create(plan.create)?;
+    // The cgroup namespace is created by the init once it is in the container's cgroup: a new
+    // cgroup namespace is rooted at the creator's cgroup at that moment (cgroup_namespaces(7)).
+    namespaces::create(plan.create - CloneFlags::CLONE_NEWCGROUP)?;
     // SAFETY: this process is a forked copy of a single-threaded process, so the child may
     // keep using the allocator and the rest of the Rust runtime.
     match unsafe { fork() }.map_err(sys("fork init"))? {
@@ -130,11 +133,19 @@ fn init_steps(context: &InitContext<'_>) -> Result<process::PreparedProcess> {
 
     set_host_and_domain_name(spec)?;
     let plan = &context.bundle.namespaces;
-    rootfs::prepare_rootfs(
+    let gate = CgroupGate {
+        channel: &context.channel,
+        new_namespace: plan.create.contains(CloneFlags::CLONE_NEWCGROUP),
+        entered: std::cell::Cell::new(false),
+    };
+    rootfs::prepare_rootfs_with(
         spec,
         &context.bundle.rootfs,
         plan.has(LinuxNamespaceType::User),
+        &mut || gate.enter(),
     )?;
+    // Hooks and everything after see the container's cgroup (and cgroup namespace).
+    gate.enter()?;
 
     let runtime_hooks = !hooks::of(spec, HookPoint::Prestart).is_empty()
         || !hooks::of(spec, HookPoint::CreateRuntime).is_empty();
@@ -181,6 +192,33 @@ fn init_steps(context: &InitContext<'_>) -> Result<process::PreparedProcess> {
         )?;
     }
     Ok(prepared)
+}
+
+/// The point where the init must be in the container's cgroup: before a cgroup filesystem is
+/// mounted (it shows the mounter's cgroup), before hooks run, and before the new cgroup
+/// namespace is created (rooted at the current cgroup). The runtime moves the init there in
+/// parallel with the setup that precedes this point, and says so on the channel.
+struct CgroupGate<'a> {
+    channel: &'a ChildEnd,
+    /// The spec asks for a new cgroup namespace (not created by the intermediate).
+    new_namespace: bool,
+    entered: std::cell::Cell<bool>,
+}
+
+impl CgroupGate<'_> {
+    /// Waits for the runtime's [`crate::channel::ParentMessage::CgroupJoined`] once, then
+    /// creates the cgroup namespace. Later calls do nothing.
+    fn enter(&self) -> Result<()> {
+        if self.entered.get() {
+            return Ok(());
+        }
+        self.channel.wait_for_cgroup()?;
+        if self.new_namespace {
+            namespaces::create(CloneFlags::CLONE_NEWCGROUP)?;
+        }
+        self.entered.set(true);
+        Ok(())
+    }
 }
 
 /// Blocks until `start` opens the fifo for reading (the open of a fifo's write end waits for a

@@ -7,6 +7,8 @@
 //! - the intermediate joins namespaces given by path, creates the new ones (user first, so the
 //!   runtime can write its id maps) and forks the *init* process, which is pid 1 of a new pid
 //!   namespace;
+//! - the runtime moves the init into the cgroup while the init starts building its rootfs; the
+//!   init waits for that before its cgroup namespace and cgroup mounts;
 //! - init builds the rootfs, pivots into it, applies the process settings and waits on the
 //!   `exec.fifo` until `start` opens it, then execs the user's program.
 //!
@@ -14,6 +16,7 @@
 
 pub mod bundle;
 pub mod capabilities;
+mod cgroup_warmup;
 pub mod channel;
 pub mod console;
 pub mod container;
