@@ -335,3 +335,73 @@ pub async fn launch_exec(launch: &ExecLaunch<'_>) -> Result<()> {
 pub async fn is_alive(state_dir: &Path) -> bool {
     UnixStream::connect(socket(state_dir)).await.is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+    use types::ErrorKind;
+
+    /// A fake shim: answers one connection with `reply` (written in one piece) and returns the
+    /// request line it got.
+    fn fake_shim(dir: &Path, reply: &'static [u8]) -> tokio::task::JoinHandle<String> {
+        let listener = tokio::net::UnixListener::bind(socket(dir)).unwrap();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            reader.read_line(&mut line).await.unwrap();
+            let mut stream = reader.into_inner();
+            stream.write_all(reply).await.unwrap();
+            line
+        })
+    }
+
+    #[tokio::test]
+    async fn attach_keeps_the_bytes_after_the_ok_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let shim = fake_shim(
+            dir.path(),
+            b"{\"ok\":true}\n\x01\x00\x00\x00\x00\x00\x00\x02hi",
+        );
+        let mut stream = attach(dir.path(), true, true, false).await.unwrap();
+        let mut rest = Vec::new();
+        stream.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"\x01\x00\x00\x00\x00\x00\x00\x02hi");
+        assert_eq!(
+            shim.await.unwrap(),
+            "{\"op\":\"attach\",\"stdin\":true,\"stdout\":true,\"stderr\":false}\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn shim_refusals_map_to_engine_kinds() {
+        let dir = tempfile::tempdir().unwrap();
+        let shim = fake_shim(
+            dir.path(),
+            b"{\"error\":\"cannot resize: the process is not a tty\"}\n",
+        );
+        let error = resize(dir.path(), 10, 20).await.unwrap_err();
+        assert_eq!(error.kind, ErrorKind::InvalidArgument);
+        assert_eq!(
+            shim.await.unwrap(),
+            "{\"op\":\"resize\",\"height\":10,\"width\":20}\n"
+        );
+        let _ = std::fs::remove_file(socket(dir.path()));
+        let shim = fake_shim(dir.path(), b"{\"ok\":true,\"pid\":42}\n");
+        assert_eq!(start_held(dir.path()).await.unwrap(), Some(42));
+        assert_eq!(shim.await.unwrap(), "{\"op\":\"start\"}\n");
+        let _ = std::fs::remove_file(socket(dir.path()));
+        let shim = fake_shim(
+            dir.path(),
+            b"{\"error\":\"the container is not running\"}\n",
+        );
+        let error = attach(dir.path(), false, true, true).await.unwrap_err();
+        assert_eq!(error.kind, ErrorKind::FailedPrecondition);
+        shim.await.unwrap();
+        // No shim at all: the container is not running.
+        let _ = std::fs::remove_file(socket(dir.path()));
+        let error = resize(dir.path(), 1, 1).await.unwrap_err();
+        assert_eq!(error.kind, ErrorKind::FailedPrecondition);
+    }
+}

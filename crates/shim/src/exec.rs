@@ -61,7 +61,27 @@ impl PendingExec {
     /// Runs the process in container `id`; returns its pid and, with a terminal, the pty
     /// master (non-blocking). Our copies of the process's pipe ends are closed, so its output
     /// ends when it does.
-    pub fn run(self, backend: &Backend, id: &str) -> Result<(i32, Option<OwnedFd>)> {
+    ///
+    /// `size` (height, width), asked for before `start`, becomes the process's
+    /// `consoleSize`: the runtime sizes the pty before the program runs, so even its first
+    /// `stty size` sees it.
+    pub fn run(
+        mut self,
+        backend: &Backend,
+        id: &str,
+        size: Option<(u16, u16)>,
+    ) -> Result<(i32, Option<OwnedFd>)> {
+        if let (Some((height, width)), true) = (size, self.console.is_some()) {
+            let console_size = oci_spec::runtime::BoxBuilder::default()
+                .height(u64::from(height))
+                .width(u64::from(width))
+                .build()
+                .map_err(|e| Error::InvalidArgument(format!("console size: {e}")))?;
+            self.process.set_console_size(Some(console_size));
+            let json = serde_json::to_vec(&self.process)
+                .map_err(|e| Error::InvalidArgument(format!("process json: {e}")))?;
+            std::fs::write(&self.process_file, json).map_err(sys("write process.json"))?;
+        }
         let null = open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
             .map_err(sys("open /dev/null"))?;
         point_stdio(

@@ -206,7 +206,7 @@ pub struct Monitor {
     state_dir: PathBuf,
     role: Role,
     pending: Pending,
-    /// A window size asked for before the pty master existed.
+    /// A window size asked for before an exec's pty existed (it becomes `consoleSize`).
     pending_size: Option<(u16, u16)>,
     clients: Vec<Client>,
     attaches: Vec<Attach>,
@@ -701,6 +701,7 @@ impl Monitor {
                     } else {
                         send(&mut stream, &serde_json::json!({ "ok": true }));
                         self.add_attach(stream, stdin, stdout, stderr, rest, closed);
+                        crate::memory::trim();
                         return;
                     }
                 }
@@ -835,20 +836,13 @@ impl Monitor {
                 }
             },
             Pending::Exec(exec) => {
-                let result = exec.run(&self.backend, &self.id);
+                let result = exec.run(&self.backend, &self.id, self.pending_size);
                 // The exec'd process may have ended already; its SIGCHLD is queued, but reap
                 // now anyway (cheap).
                 match result {
                     Ok((pid, master)) => {
                         self.pid = pid;
                         if let (Some(master), Stdio::Terminal(output)) = (master, &mut self.stdio) {
-                            if let Some((height, width)) = self.pending_size.take() {
-                                let _ = runtime::console::set_window_size(
-                                    master.as_fd(),
-                                    height,
-                                    width,
-                                );
-                            }
                             output.fd = Some(master);
                         }
                         self.reap();

@@ -906,11 +906,14 @@ fn a_slow_session_is_dropped_and_the_container_goes_on() {
     );
     container.start(&["--stdin"]);
     let mut reader = attach(&container.socket(), true, true, false);
-    let _sleeper = attach(&container.socket(), false, true, true);
+    let mut sleeper = attach(&container.socket(), false, true, true);
     reader.write_all(b"go\n").unwrap();
     let (out, _) = read_frames(&mut reader);
     assert_eq!(out.len(), 4 * 1024 * 1024 + "\ndone\n".len());
     assert_eq!(container.wait().exit_code, 0);
+    // The sleeper was cut off: it got at most its buffer and what the socket held.
+    let (slept, _) = read_frames(&mut sleeper);
+    assert!(slept.len() < 2 * 1024 * 1024, "{}", slept.len());
 }
 
 #[test]
