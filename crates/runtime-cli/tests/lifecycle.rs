@@ -62,11 +62,13 @@ fn create_then_start_runs_the_program_only_at_start() {
     );
 
     c.start().ok();
+    // The shell creates the file before it writes to it: wait for the content, not the name.
     assert!(
-        wait_until(Duration::from_secs(10), || host.join("marker").exists()),
+        wait_until(Duration::from_secs(10), || {
+            fs::read_to_string(host.join("marker")).is_ok_and(|text| text == "ran\n")
+        }),
         "the user program did not run after start"
     );
-    assert_eq!(fs::read_to_string(host.join("marker")).unwrap(), "ran\n");
     c.wait_status("stopped", Duration::from_secs(10));
     c.rt(&["delete", &c.id]).ok();
     assert!(!pid_alive(pid));

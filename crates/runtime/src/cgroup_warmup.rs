@@ -8,8 +8,12 @@
 //! as the first `cgroup.procs` write of each container. A writer that arrives while another one
 //! is waiting shares that grace period, and one that arrives within a grace period after the
 //! last writer left does not wait at all (the state is still "passed"). So a throw-away writer
-//! started at the beginning of `create` makes the real join, a few milliseconds later, wait
-//! only for what is left of the grace period.
+//! started as soon as the cgroup exists makes the real join, which can only start once the
+//! init's pid is known, wait only for what is left of the grace period.
+//!
+//! The writer holds `cgroup_mutex` while it waits (`cgroup_procs_write_start` locks the cgroup
+//! before `cgroup_attach_lock`), so nothing that creates cgroups or writes their files may
+//! follow it: that work would wait for the grace period too.
 //!
 //! The warm-up is a forked child that writes "0" (itself) into the `cgroup.procs` of the
 //! cgroup it already is in: a migration to the same cgroup moves nothing, but takes the lock.

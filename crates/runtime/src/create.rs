@@ -67,10 +67,6 @@ impl Runtime {
     /// `create`: returns once the container's init is set up and waiting for `start`.
     /// Nothing is left behind when it fails.
     pub fn create(&self, options: &CreateOptions) -> Result<ContainerRecord> {
-        let hierarchies = cgroups::Hierarchies::detect()?;
-        // Started first, so that its grace period runs while the bundle is read and the cgroup
-        // made; reaped when it goes out of scope.
-        let _warmup = crate::cgroup_warmup::start(&hierarchies);
         let bundle = Bundle::load(&options.bundle)?;
         crate::state::validate_id(&options.id)?;
         if let Some(socket) = &options.console_socket {
@@ -88,6 +84,7 @@ impl Runtime {
                 .as_ref()
                 .and_then(|l| l.cgroups_path().as_deref()),
         )?;
+        let hierarchies = cgroups::Hierarchies::detect()?;
         let cgroup = cgroups::Cgroup::new(&hierarchies, &cgroup_path)?;
         self.root.reserve(&options.id)?;
         let mut cleanup = Cleanup {
@@ -115,6 +112,10 @@ impl Runtime {
         cgroup.create()?;
         cleanup.cgroup = Some(cgroup.clone());
         cgroup.apply(&resources_with_default_devices(&bundle.spec))?;
+        // Started after the cgroup is made: the warm-up holds the kernel's cgroup mutex during
+        // its grace period, which would stall the mkdirs and limit writes above. Its grace
+        // period then runs while the intermediate and the init start; reaped on return.
+        let _warmup = crate::cgroup_warmup::start(cgroup.hierarchies());
         become_subreaper()?;
 
         let (parent, child) = channel::pair()?;
