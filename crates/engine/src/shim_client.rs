@@ -331,6 +331,18 @@ pub async fn launch_exec(launch: &ExecLaunch<'_>) -> Result<()> {
     }
 }
 
+/// Ends an exec shim whose process was never started (its state directory goes with it).
+/// A shim whose process runs refuses; a shim already gone is fine.
+pub async fn shutdown(state_dir: &Path) -> Result<()> {
+    match request(state_dir, Request::Shutdown).await {
+        Err(_) => Ok(()),
+        Ok(answer) => match answer.get("error").and_then(|e| e.as_str()) {
+            Some(message) => Err(refused(message)),
+            None => Ok(()),
+        },
+    }
+}
+
 /// Whether a shim still answers on its socket.
 pub async fn is_alive(state_dir: &Path) -> bool {
     UnixStream::connect(socket(state_dir)).await.is_ok()

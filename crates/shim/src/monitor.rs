@@ -752,7 +752,13 @@ impl Monitor {
         match request {
             Request::Wait | Request::Attach { .. } => unreachable!("served by the caller"),
             Request::Kill { signal, all } => {
-                if !running || (exec && matches!(self.pending, Pending::Exec(_))) {
+                if exec && matches!(self.pending, Pending::Exec(_)) {
+                    // A process that never started never will: the exec shim goes, as for
+                    // `shutdown` (an engine giving up on an exec need not know how far it got).
+                    self.abandon = true;
+                    return ok_reply();
+                }
+                if !running {
                     return error_reply("the container is not running");
                 }
                 let result = match self.role {

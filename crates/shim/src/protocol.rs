@@ -81,7 +81,7 @@ pub enum Request {
     /// Runs the held container's program, or the exec shim's process.
     Start,
     /// After the exit: delete the runtime state and end the shim. An exec shim whose process
-    /// was never started removes its state directory and ends.
+    /// was never started removes its state directory and ends (so does `kill` then).
     Shutdown,
 }
 

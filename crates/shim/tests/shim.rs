@@ -1191,7 +1191,17 @@ fn exec_with_a_terminal() {
 
 #[test]
 fn exec_of_a_missing_binary_fails_at_start_and_leaves_nothing() {
+    exec_of_a_missing_binary_with(None);
+}
+
+#[test]
+fn exec_of_a_missing_binary_with_runc() {
+    exec_of_a_missing_binary_with(Some("/usr/sbin/runc"));
+}
+
+fn exec_of_a_missing_binary_with(runtime: Option<&str>) {
     let mut container = TestContainer::new("execmissing", "sleep 60");
+    container.runtime = runtime.map(PathBuf::from);
     container.start(&[]);
     let exec = TestExec::launch(
         &container,
@@ -1202,6 +1212,7 @@ fn exec_of_a_missing_binary_fails_at_start_and_leaves_nothing() {
     let mut session = attach(&exec.socket(), false, true, true);
     let error = protocol::call(&exec.socket(), &Request::Start).unwrap_err();
     let message = error.to_string();
+    eprintln!("start of a missing binary: {message}");
     assert!(message.contains("/no/such/binary"), "{message}");
     assert_eq!(read_frames(&mut session), (String::new(), String::new()));
     exec.reap_shim();
@@ -1244,8 +1255,13 @@ fn an_exec_never_started_can_be_shut_down() {
     let mut container = TestContainer::new("execabandon", "sleep 60");
     container.start(&[]);
     let exec = TestExec::launch(&container, "a1", exec_process(&["true"], false), &[]);
-    assert!(protocol::kill(&exec.socket(), 15, false).is_err());
     protocol::call(&exec.socket(), &Request::Shutdown).unwrap();
+    exec.reap_shim();
+    assert!(!exec.state_dir.0.exists());
+    // A kill before start ends it the same way.
+    let exec = TestExec::launch(&container, "a2", exec_process(&["true"], false), &[]);
+    let _session = attach(&exec.socket(), false, true, true);
+    protocol::kill(&exec.socket(), 9, false).unwrap();
     exec.reap_shim();
     assert!(!exec.state_dir.0.exists());
 }
@@ -1271,4 +1287,20 @@ fn the_shim_stays_small_with_an_attach_session() {
     eprintln!("shim VmRSS with an attach session: {rss} kB");
     // Debug builds are larger than release ones; this guards against buffers that grow.
     assert!(rss < 8 * 1024, "{rss} kB");
+}
+
+#[test]
+fn held_start_with_runc() {
+    let mut container = TestContainer::new("holdrunc", "echo runc-first; echo runc-err >&2");
+    container.runtime = Some(PathBuf::from("/usr/sbin/runc"));
+    for _ in 0..5 {
+        container.start(&["--hold"]);
+        let mut session = attach(&container.socket(), false, true, true);
+        protocol::call(&container.socket(), &Request::Start).unwrap();
+        assert_eq!(
+            read_frames(&mut session),
+            ("runc-first\n".to_string(), "runc-err\n".to_string())
+        );
+        assert_eq!(container.wait().exit_code, 0);
+    }
 }
