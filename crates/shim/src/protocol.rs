@@ -50,6 +50,8 @@ pub const EXIT_FILE: &str = "exit.json";
 pub const SHIM_PID_FILE: &str = "shim.pid";
 /// Name of the file holding the container init's pid.
 pub const INIT_PID_FILE: &str = "init.pid";
+/// How long a `state` reply may take (a shim answers at once unless it is stuck).
+pub const STATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Longest request line the shim accepts.
 pub const MAX_REQUEST: usize = 4096;
 
@@ -178,8 +180,21 @@ fn read_pid(path: &Path) -> Result<i32> {
 /// Sends one request to the shim listening at `socket` and returns its reply line, parsed.
 /// A reply `{"error": ...}` becomes [`Error::Refused`].
 pub fn call(socket: &Path, request: &Request) -> Result<serde_json::Value> {
+    call_within(socket, request, None)
+}
+
+/// [`call`], giving up when the reply takes longer than `timeout` (`None`: no limit, as `wait`
+/// needs).
+pub fn call_within(
+    socket: &Path,
+    request: &Request,
+    timeout: Option<std::time::Duration>,
+) -> Result<serde_json::Value> {
     let mut stream =
         UnixStream::connect(socket).map_err(sys(format!("connect to {}", socket.display())))?;
+    stream
+        .set_read_timeout(timeout)
+        .map_err(sys("set the reply timeout"))?;
     let mut line = serde_json::to_vec(request).map_err(|e| Error::Protocol(e.to_string()))?;
     line.push(b'\n');
     stream.write_all(&line).map_err(sys("send shim request"))?;
@@ -217,7 +232,7 @@ pub fn kill(socket: &Path, signal: i32, all: bool) -> Result<()> {
 
 /// The container's status and init pid.
 pub fn state(socket: &Path) -> Result<ShimState> {
-    let value = call(socket, &Request::State)?;
+    let value = call_within(socket, &Request::State, Some(STATE_TIMEOUT))?;
     serde_json::from_value(value).map_err(|e| Error::Protocol(e.to_string()))
 }
 
