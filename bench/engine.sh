@@ -292,6 +292,19 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Whether a cgroup hierarchy is mounted with favordynmods. Without it, the first
+# cgroup.procs write of every container waits for an RCU grace period (~12 ms
+# here; kernel/rcu/sync.c via cgroup_threadgroup_rwsem), which both engines pay
+# on their start path; with it (and on kernels >= 6.18 for good once enabled
+# until reboot) that write is cheap. Printed so that figures are comparable.
+cgroup_note() {
+  if grep -E ' - cgroup2? ' /proc/self/mountinfo | grep -q favordynmods; then
+    echo "host: a cgroup hierarchy is mounted with favordynmods (cheap cgroup.procs writes)"
+  else
+    echo "host: no cgroup favordynmods (each container's first cgroup.procs write waits for an RCU grace period)"
+  fi
+}
+
 # --------------------------------------------------------------- measuring
 # summary.tsv: key, label, berth value, docker value, unit, target
 row() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$res/summary.tsv"; }
@@ -361,6 +374,7 @@ if [ -n "$QUICK" ]; then
     "$DOCKER -H @H@ rm -f bench-d"
   echo
   echo "# berthd $BERTHD ($(date -u -r "$BERTHD" '+built %Y-%m-%d %H:%M UTC')), $(uname -r), $(nproc) CPUs, hyperfine runs $RUNS"
+  echo "# $(cgroup_note)"
   awk -F'\t' '{ printf "%-55s %8s ms   target %s\n", $2, $3, $6 }' "$res/summary.tsv"
   exit 0
 fi
@@ -444,6 +458,7 @@ row rss_end "daemon RSS, idle after the benchmarks" "$(mib "${MEM[berth]% *}")" 
   echo "# berthd: $BERTHD ($(date -u -r "$BERTHD" '+built %Y-%m-%d %H:%M UTC'))"
   echo "# dockerd: $("$DOCKER" -H "${HOST[docker]}" version -f '{{.Server.Version}}' 2>/dev/null), containerd $(containerd --version 2>/dev/null | awk '{print $3}'), runc $(runc --version 2>/dev/null | awk 'NR==1{print $3}'); storage $("$DOCKER" -H "${HOST[docker]}" info -f '{{.Driver}}' 2>/dev/null)"
   echo "# hyperfine --warmup $WARMUP, runs $RUNS (ps: $RUNS_FAST); berthd's default network is a private netns (no bridge)"
+  echo "# $(cgroup_note)"
   echo
   echo "| measurement | berthd | dockerd | berth/docker | unit | target |"
   echo "|---|---:|---:|---:|---|---|"
