@@ -139,3 +139,26 @@ fn stop_forwards_sigterm_and_reports_143() {
     assert_eq!(code, "21");
     daemon.docker(&["rm", "-f", "sleeper", "trapper"]).ok();
 }
+
+#[test]
+fn daemon_default_init_and_init_path() {
+    // daemon.json `init: true` gives every container an init unless it says --init=false;
+    // `init-path` names the binary (here a copy outside berthd's directory).
+    let tools = tempfile::tempdir().unwrap();
+    let init = tools.path().join("my-init");
+    std::fs::copy(sibling_binary("berth-init"), &init).unwrap();
+    let config = serde_json::json!({ "init": true, "init-path": init }).to_string();
+    let daemon = Daemon::start_with_config(&config);
+    daemon.import_busybox();
+
+    let ps = daemon.docker(&["run", "--rm", "busybox", "ps"]);
+    ps.ok();
+    assert!(
+        ps.stdout.contains("/sbin/docker-init -- ps"),
+        "the daemon default did not apply:\n{}",
+        ps.stdout
+    );
+    let ps = daemon.docker(&["run", "--rm", "--init=false", "busybox", "ps"]);
+    ps.ok();
+    assert!(!ps.stdout.contains("docker-init"), "{}", ps.stdout);
+}

@@ -80,6 +80,29 @@ impl Daemon {
         daemon
     }
 
+    /// Starts berthd with `config` as its configuration file (daemon.json keys). The file is
+    /// the one [`Daemon::start`] names but leaves absent.
+    pub fn start_with_config(config: &str) -> Daemon {
+        assert_eq!(
+            unsafe { libc::geteuid() },
+            0,
+            "the end-to-end tests need root"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("berthd-e2e-")
+            .tempdir()
+            .expect("tempdir");
+        std::fs::write(dir.path().join("none.json"), config).expect("write daemon config");
+        let socket = dir.path().join("run/berth.sock");
+        let mut daemon = Daemon {
+            dir,
+            socket,
+            child: None,
+        };
+        daemon.spawn();
+        daemon
+    }
+
     pub fn data_root(&self) -> PathBuf {
         self.dir.path().join("data")
     }
