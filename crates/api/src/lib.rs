@@ -93,7 +93,8 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     };
     tracing::debug!(method = %api.method, path, "request");
     let response = match api.segments.first().map(String::as_str) {
-        Some("_ping") | Some("version") | Some("info") | Some("events") | Some("system") => {
+        Some("_ping") | Some("version") | Some("info") | Some("events") | Some("system")
+        | Some("build") | Some("networks") => {
             routes::system::route(&state, api).await
         }
         Some("containers") => routes::containers::route(&state, api).await,

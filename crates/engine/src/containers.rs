@@ -28,6 +28,8 @@ pub struct ContainerFilters {
     pub limit: Option<usize>,
     /// Docker's filters: key -> accepted values.
     pub filters: HashMap<String, Vec<String>>,
+    /// `size=true` (`docker ps --size`): fill `SizeRw` and `SizeRootFs`.
+    pub size: bool,
 }
 
 /// Conditions of `POST /containers/{id}/wait`.
@@ -308,7 +310,17 @@ impl Engine {
         if let Some(limit) = filters.limit.filter(|l| *l > 0) {
             selected.truncate(limit);
         }
-        Ok(selected.into_iter().map(|r| r.summary()).collect())
+        let mut summaries = Vec::with_capacity(selected.len());
+        for record in selected {
+            let mut summary = record.summary();
+            if filters.size {
+                let (rw, root) = self.container_sizes(&record.id, &record.image_id).await;
+                summary.size_rw = Some(rw);
+                summary.size_root_fs = Some(root);
+            }
+            summaries.push(summary);
+        }
+        Ok(summaries)
     }
 
     /// `GET /containers/{id}/json`.

@@ -1,10 +1,15 @@
 //! `GET /info` and `GET /version`, with real figures of this host.
 
+use std::collections::{HashMap, HashSet};
+
 use bollard_stubs::models::{
-    SystemInfo, SystemVersion, SystemVersionComponents, SystemVersionPlatform,
+    ContainerSummary, ImageSummary, SystemInfo, SystemVersion, SystemVersionComponents,
+    SystemVersionPlatform,
 };
+use serde::Serialize;
 
 use crate::Engine;
+use crate::error::{Error, Result};
 use crate::record::Status;
 
 /// API version the daemon speaks (advertised in headers and /version).
@@ -27,7 +32,8 @@ fn kernel_version() -> String {
         .unwrap_or_default()
 }
 
-fn memory_total() -> i64 {
+/// The host's memory in bytes (`MemTotal` of /proc/meminfo), 0 when unknown.
+pub(crate) fn memory_total() -> i64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|text| {
@@ -199,5 +205,171 @@ fn go_arch() -> &'static str {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
         other => other,
+    }
+}
+
+/// `GET /system/df` in the shape of API 1.47 (`types.DiskUsage`): what `docker system df`
+/// and `docker system df -v` print.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DiskUsage {
+    /// Bytes of every image layer, each counted once however many images share it.
+    pub layers_size: i64,
+    /// Every image, with `Containers` (how many use it) and `SharedSize` (bytes of its layers
+    /// that other images use too).
+    pub images: Vec<ImageSummary>,
+    /// Every container, with `SizeRw` and `SizeRootFs`.
+    pub containers: Vec<ContainerSummary>,
+    /// Volumes: none until Berth has volumes.
+    pub volumes: Vec<serde_json::Value>,
+    /// Build cache records: none until Berth builds images.
+    pub build_cache: Vec<serde_json::Value>,
+}
+
+/// What `POST /containers/prune` answers.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerPruneReport {
+    pub containers_deleted: Vec<String>,
+    /// Bytes of the removed containers' writable layers.
+    pub space_reclaimed: u64,
+}
+
+/// Layer statistics over all images: total of distinct layers, and per image the bytes of
+/// its layers that at least one other image also holds (dockerd counts, per layer, the images
+/// referencing it; a layer with more than one is shared).
+fn layer_usage(images: &[image::Image]) -> (i64, HashMap<String, i64>) {
+    let mut references: HashMap<&str, usize> = HashMap::new();
+    let mut sizes: HashMap<&str, u64> = HashMap::new();
+    for image in images {
+        let mut seen = HashSet::new();
+        for layer in &image.record.layers {
+            let chain = layer.chain_id.encoded();
+            if seen.insert(chain) {
+                *references.entry(chain).or_default() += 1;
+                sizes.insert(chain, layer.size);
+            }
+        }
+    }
+    let total = sizes.values().sum::<u64>() as i64;
+    let shared = images
+        .iter()
+        .map(|image| {
+            let mut seen = HashSet::new();
+            let bytes: u64 = image
+                .record
+                .layers
+                .iter()
+                .filter(|l| seen.insert(l.chain_id.encoded()))
+                .filter(|l| references.get(l.chain_id.encoded()).copied().unwrap_or(0) > 1)
+                .map(|l| l.size)
+                .sum();
+            (image.id.to_string(), bytes as i64)
+        })
+        .collect();
+    (total, shared)
+}
+
+impl Engine {
+    /// A container's `SizeRw` (bytes of the files in its writable layer) and `SizeRootFs`
+    /// (its image's size plus that), as `docker ps --size` shows them.
+    pub(crate) async fn container_sizes(&self, id: &str, image_id: &str) -> (i64, i64) {
+        let images = self.images.clone();
+        let key = id.to_string();
+        let image_id = image_id.to_string();
+        tokio::task::spawn_blocking(move || {
+            let rw = images.rootfs_size(&key).unwrap_or(0) as i64;
+            let image = images
+                .resolve(&image_id)
+                .map(|i| i.record.size() as i64)
+                .unwrap_or(0);
+            (rw, image + rw)
+        })
+        .await
+        .unwrap_or((0, 0))
+    }
+
+    /// `GET /system/df`.
+    pub async fn disk_usage(&self) -> Result<DiskUsage> {
+        let mut records = Vec::new();
+        for entry in self.entries() {
+            records.push(entry.record.lock().await.clone());
+        }
+        records.sort_by(|a, b| b.created.cmp(&a.created));
+        let mut containers = Vec::with_capacity(records.len());
+        for record in &records {
+            let mut summary = record.summary();
+            let (rw, root) = self.container_sizes(&record.id, &record.image_id).await;
+            summary.size_rw = Some(rw);
+            summary.size_root_fs = Some(root);
+            containers.push(summary);
+        }
+        let store = self.images.clone();
+        let (mut images, all) = tokio::task::spawn_blocking(move || {
+            let list = store.list(&image::ListOptions {
+                all: true,
+                filters: Default::default(),
+            })?;
+            Ok::<_, image::Error>((list, store.images()))
+        })
+        .await
+        .map_err(|e| Error::internal(e.to_string()))??;
+        let (layers_size, shared) = layer_usage(&all);
+        for summary in &mut images {
+            summary.containers = records.iter().filter(|r| r.image_id == summary.id).count() as i64;
+            summary.shared_size = shared.get(&summary.id).copied().unwrap_or(0);
+        }
+        Ok(DiskUsage {
+            layers_size,
+            images,
+            containers,
+            volumes: Vec::new(),
+            build_cache: Vec::new(),
+        })
+    }
+
+    /// `POST /containers/prune`: removes the stopped containers and reports the bytes their
+    /// writable layers held.
+    pub async fn prune_containers(
+        &self,
+        filters: &HashMap<String, Vec<String>>,
+    ) -> Result<ContainerPruneReport> {
+        let mut sizes = HashMap::new();
+        for entry in self.entries() {
+            let (id, image_id, stopped) = {
+                let record = entry.record.lock().await;
+                (
+                    record.id.clone(),
+                    record.image_id.clone(),
+                    matches!(
+                        record.state.status,
+                        Status::Exited | Status::Created | Status::Dead
+                    ),
+                )
+            };
+            if stopped {
+                sizes.insert(id.clone(), self.container_sizes(&id, &image_id).await.0);
+            }
+        }
+        let deleted = self.prune(filters).await?;
+        let space_reclaimed = deleted
+            .iter()
+            .filter_map(|id| sizes.get(id))
+            .map(|size| (*size).max(0) as u64)
+            .sum();
+        Ok(ContainerPruneReport {
+            containers_deleted: deleted,
+            space_reclaimed,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_meminfo_is_read() {
+        assert!(memory_total() > 0);
     }
 }

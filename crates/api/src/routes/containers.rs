@@ -24,15 +24,13 @@ pub async fn route(state: &AppState, request: ApiRequest) -> ApiResult<Response>
                 all: q.flag("all"),
                 limit: q.int("limit")?.filter(|l| *l > 0).map(|l| l as usize),
                 filters: q.filters()?,
+                size: q.flag("size"),
             };
             Ok(json_response(StatusCode::OK, &engine.list(&filters).await?))
         }
         (&Method::POST, ["containers", "prune"]) => {
-            let removed = engine.prune(&q.filters()?).await?;
-            Ok(json_response(
-                StatusCode::OK,
-                &serde_json::json!({ "ContainersDeleted": removed, "SpaceReclaimed": 0 }),
-            ))
+            let report = engine.prune_containers(&q.filters()?).await?;
+            Ok(json_response(StatusCode::OK, &report))
         }
         (&Method::GET, ["containers", id, "json"]) => {
             Ok(json_response(StatusCode::OK, &engine.inspect(id).await?))

@@ -1,4 +1,6 @@
-//! `/_ping`, `/version`, `/info`, `/events`.
+//! `/_ping`, `/version`, `/info`, `/events`, `/system/df`, and the prune endpoints of
+//! resources Berth has none of yet (`/build/prune`, `/networks/prune`), which
+//! `docker system prune` calls.
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode, header};
@@ -29,6 +31,20 @@ pub async fn route(state: &AppState, request: ApiRequest) -> ApiResult<Response>
         (&Method::GET, ["version"]) => Ok(json_response(StatusCode::OK, &state.engine.version())),
         (&Method::GET, ["info"]) => Ok(json_response(StatusCode::OK, &state.engine.info().await)),
         (&Method::GET, ["events"]) => events(state, &request),
+        (&Method::GET, ["system", "df"]) => Ok(json_response(
+            StatusCode::OK,
+            &state.engine.disk_usage().await?,
+        )),
+        // No build cache and no user-defined network exist yet: nothing to delete. The
+        // answers keep dockerd's shape so that `docker system prune` completes.
+        (&Method::POST, ["build", "prune"]) => Ok(json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "CachesDeleted": null, "SpaceReclaimed": 0 }),
+        )),
+        (&Method::POST, ["networks", "prune"]) => Ok(json_response(
+            StatusCode::OK,
+            &serde_json::json!({ "NetworksDeleted": null }),
+        )),
         _ => Err(not_found(&format!("/{}", request.segments.join("/")))),
     }
 }
