@@ -261,10 +261,16 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
                 .map_err(bad)?,
         )
         .capabilities(
+            // Inheritable and ambient stay empty, as dockerd leaves them since the fix of
+            // CVE-2022-24769: oci-spec's defaults for unset sets (AUDIT_WRITE, KILL,
+            // NET_BIND_SERVICE) would give a non-root user ambient capabilities, and with
+            // --cap-drop ALL make capset(2) fail (an inheritable bit outside the bounding set).
             LinuxCapabilitiesBuilder::default()
                 .bounding(caps.clone())
                 .effective(caps.clone())
                 .permitted(caps)
+                .inheritable(HashSet::new())
+                .ambient(HashSet::new())
                 .build()
                 .map_err(bad)?,
         )
@@ -604,6 +610,29 @@ mod tests {
                 .unwrap()
                 .contains(&"/proc/kcore".to_string())
         );
+    }
+
+    #[test]
+    fn no_inheritable_or_ambient_capabilities() {
+        let config = ContainerConfig::default();
+        for host in [
+            HostConfig::default(),
+            HostConfig {
+                cap_drop: Some(vec!["ALL".into()]),
+                ..Default::default()
+            },
+        ] {
+            let spec = build(&input(&config, &host)).unwrap();
+            let caps = spec
+                .process()
+                .as_ref()
+                .unwrap()
+                .capabilities()
+                .clone()
+                .unwrap();
+            assert_eq!(caps.inheritable().as_ref().map(|s| s.len()), Some(0));
+            assert_eq!(caps.ambient().as_ref().map(|s| s.len()), Some(0));
+        }
     }
 
     #[test]
