@@ -109,13 +109,6 @@ impl Runtime {
     ) -> Result<ContainerRecord> {
         let fifo = self.root.exec_fifo(&options.id);
         make_exec_fifo(&fifo, &bundle)?;
-        cgroup.create()?;
-        cleanup.cgroup = Some(cgroup.clone());
-        cgroup.apply(&resources_with_default_devices(&bundle.spec))?;
-        // Started after the cgroup is made: the warm-up holds the kernel's cgroup mutex during
-        // its grace period, which would stall the mkdirs and limit writes above. Its grace
-        // period then runs while the intermediate and the init start; reaped on return.
-        let _warmup = crate::cgroup_warmup::start(cgroup.hierarchies());
         become_subreaper()?;
 
         let (parent, child) = channel::pair()?;
@@ -137,6 +130,30 @@ impl Runtime {
             ForkResult::Parent { child } => child,
         };
         drop(context);
+        // The cgroup is made while the intermediate creates the namespaces and the init starts
+        // on its rootfs: nothing of theirs needs it before the init's pid is reported (and the
+        // init waits for CgroupJoined before it does).
+        let made = (|| -> Result<()> {
+            cgroup.create()?;
+            cleanup.cgroup = Some(cgroup.clone());
+            cgroup.apply(&resources_with_default_devices(&bundle.spec))?;
+            Ok(())
+        })();
+        if let Err(error) = made {
+            let _ = kill(intermediate, Signal::SIGKILL);
+            let _ = waitpid(intermediate, None);
+            // An init already reported is killed too; one forked but not yet reported fails at
+            // its cgroup wait once our end of the channel is closed.
+            if let Ok(Some(ChildMessage::Pid(pid))) = pending_message(&parent) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                let _ = waitpid(Pid::from_raw(pid), None);
+            }
+            return Err(error);
+        }
+        // Started after the cgroup is made: the warm-up holds the kernel's cgroup mutex during
+        // its grace period, which would stall the mkdirs and limit writes above. Its grace
+        // period then runs until the init's pid arrives; reaped on return.
+        let _warmup = crate::cgroup_warmup::start(cgroup.hierarchies());
 
         let mut init_pid = None;
         let mut record = None;
@@ -192,6 +209,17 @@ impl Runtime {
         }
         Ok(record)
     }
+}
+
+/// A message already waiting on the channel, without blocking.
+fn pending_message(parent: &channel::ParentEnd) -> Result<Option<ChildMessage>> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut fds = [PollFd::new(parent.as_fd(), PollFlags::POLLIN)];
+    let ready = poll(&mut fds, PollTimeout::ZERO).map_err(sys("poll the setup channel"))?;
+    if ready == 0 {
+        return Ok(None);
+    }
+    parent.next()
 }
 
 /// The fifo the init blocks on. Owned by the container's root and writable by anyone (mode set
