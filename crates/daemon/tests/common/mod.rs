@@ -84,6 +84,7 @@ impl Daemon {
     /// the one [`Daemon::start`] names but leaves absent.
     pub fn start_with_config(config: &str) -> Daemon {
         assert_eq!(
+            // SAFETY: geteuid has no preconditions.
             unsafe { libc::geteuid() },
             0,
             "the end-to-end tests need root"
