@@ -542,7 +542,7 @@ fn resources(host: &HostConfig) -> Result<oci_spec::runtime::LinuxResources> {
         }
         builder = builder.block_io(
             LinuxBlockIoBuilder::default()
-                .weight(weight as u16)
+                .weight(weight)
                 .build()
                 .map_err(bad)?,
         );

@@ -69,12 +69,12 @@ impl Runtime {
     pub fn create(&self, options: &CreateOptions) -> Result<ContainerRecord> {
         let bundle = Bundle::load(&options.bundle)?;
         crate::state::validate_id(&options.id)?;
-        if let Some(socket) = &options.console_socket {
-            if !socket.is_absolute() {
-                return Err(Error::InvalidArgument(format!(
-                    "console socket {socket:?} must be an absolute path"
-                )));
-            }
+        if let Some(socket) = &options.console_socket
+            && !socket.is_absolute()
+        {
+            return Err(Error::InvalidArgument(format!(
+                "console socket {socket:?} must be an absolute path"
+            )));
         }
         let cgroup_path = self.cgroup_path(
             &options.id,
