@@ -292,17 +292,36 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Whether a cgroup hierarchy is mounted with favordynmods. Without it, the first
-# cgroup.procs write of every container waits for an RCU grace period (~12 ms
-# here; kernel/rcu/sync.c via cgroup_threadgroup_rwsem), which both engines pay
-# on their start path; with it (and on kernels >= 6.18 for good once enabled
-# until reboot) that write is cheap. Printed so that figures are comparable.
+# What a container's first cgroup.procs write costs on this host. Without
+# favordynmods, that write waits for an RCU grace period (~12 ms here;
+# cgroup_threadgroup_rwsem, kernel/rcu/sync.c), which both engines pay on
+# their start path; with favordynmods (on kernels >= 6.18 a one-way switch until
+# reboot, even if the mount option is removed again) it is cheap. Measured
+# directly (a no-op move of a short-lived process into its own cgroup after
+# 300 ms of quiet), since the mount options do not tell, so that figures from
+# different hosts compare.
 cgroup_note() {
-  if grep -E ' - cgroup2? ' /proc/self/mountinfo | grep -q favordynmods; then
-    echo "host: a cgroup hierarchy is mounted with favordynmods (cheap cgroup.procs writes)"
-  else
-    echo "host: no cgroup favordynmods (each container's first cgroup.procs write waits for an RCU grace period)"
-  fi
+  python3 - <<'PY' 2>/dev/null || echo "host: cost of a cgroup.procs write not measured"
+import os, time
+procs = None
+for line in open("/proc/self/cgroup"):
+    _, controllers, path = line.rstrip("\n").split(":", 2)
+    if controllers == "pids":
+        procs = "/sys/fs/cgroup/pids" + path.rstrip("/") + "/cgroup.procs"
+if procs is None:
+    procs = "/sys/fs/cgroup" + open("/proc/self/cgroup").read().split("::", 1)[1].strip().rstrip("/") + "/cgroup.procs"
+times = []
+for _ in range(3):
+    time.sleep(0.3)
+    fd = os.open(procs, os.O_WRONLY)
+    t0 = time.monotonic()
+    os.write(fd, b"0")
+    times.append((time.monotonic() - t0) * 1000)
+    os.close(fd)
+times.sort()
+kind = "waits for an RCU grace period" if times[1] > 2 else "cheap (favordynmods in effect)"
+print(f"host: first cgroup.procs write after idle {times[1]:.2f} ms (median of 3): {kind}")
+PY
 }
 
 # --------------------------------------------------------------- measuring
