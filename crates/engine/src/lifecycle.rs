@@ -419,8 +419,24 @@ impl Engine {
             )));
         }
         let id = record.id.clone();
+        // dockerd resumes a paused container after SIGKILL or its stop signal, so that the
+        // signal takes effect (daemon/kill.go); other signals stay pending until unpause.
+        let resume = record.state.status == Status::Paused
+            && (signal == libc::SIGKILL
+                || signal_number(
+                    record
+                        .config
+                        .stop_signal
+                        .as_deref()
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or("SIGTERM"),
+                )
+                .is_ok_and(|stop| stop == signal));
         drop(record);
         shim_client::kill(&self.shim_dir(&id), signal, false).await?;
+        if resume {
+            self.resume_after_signal(&entry).await;
+        }
         let record = entry.record.lock().await;
         let mut attributes = Self::attributes(&record);
         attributes.insert("signal".into(), signal.to_string());
