@@ -57,12 +57,11 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     if request.headers().get(header::UPGRADE).is_none() {
-        let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
-        tokio::spawn(async move {
-            // No input: the session sees its end at once.
-            let _ = theirs.shutdown().await;
-            session(Box::new(theirs)).await;
-        });
+        let (mut ours, theirs) = tokio::io::duplex(64 * 1024);
+        // No input: the session sees its end at once (our side's write direction is closed,
+        // its output still flows to the body).
+        let _ = futures_util::FutureExt::now_or_never(ours.shutdown());
+        tokio::spawn(session(Box::new(theirs)));
         return Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, content_type(tty))

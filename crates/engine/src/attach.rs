@@ -266,6 +266,17 @@ impl ShimStream {
     where
         C: AsyncRead + AsyncWrite + Unpin,
     {
+        self.pump_then(client, std::future::ready(())).await
+    }
+
+    /// [`ShimStream::pump`], with `before_close` awaited between the end of the output and the
+    /// close of the client's connection (an exec records its exit code there: the docker CLI
+    /// inspects the exec as soon as its stream ends).
+    pub async fn pump_then<C, F>(self, client: C, before_close: F) -> SessionEnd
+    where
+        C: AsyncRead + AsyncWrite + Unpin,
+        F: std::future::Future<Output = ()>,
+    {
         let (mut client_read, mut client_write) = tokio::io::split(client);
         let (mut shim_read, mut shim_write) = self.stream.into_split();
         let stdin = self.stdin;
@@ -276,6 +287,7 @@ impl ShimStream {
                 match shim_read.read(&mut buffer).await {
                     Ok(0) | Err(_) => {
                         let _ = client_write.flush().await;
+                        before_close.await;
                         let _ = client_write.shutdown().await;
                         return SessionEnd::OutputEnded;
                     }

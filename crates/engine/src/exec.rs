@@ -557,16 +557,15 @@ impl ExecSession {
                 return SessionEnd::OutputEnded;
             }
         };
-        let end = stream.pump(client).await;
-        if end == SessionEnd::OutputEnded {
-            let mut state = self.exec.state.subscribe();
+        let mut state = self.exec.state.subscribe();
+        let exited = async move {
             let _ = tokio::time::timeout(
                 Duration::from_secs(10),
                 state.wait_for(|s| s.phase == Phase::Exited),
             )
             .await;
-        }
-        end
+        };
+        stream.pump_then(client, exited).await
     }
 }
 

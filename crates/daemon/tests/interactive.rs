@@ -1,0 +1,563 @@
+//! Issue 5, interactive: the real docker CLI (28.x) against berthd under a real pseudo-terminal
+//! (not a pipe): `run -it`, `attach`, `exec -it`, resize, detach keys, exit codes; exec options;
+//! early output never lost; Docker-style errors for bad input.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Daemon, docker_cli, wait_until};
+
+/// The docker CLI running on the slave side of a pty, as in a terminal: its own session with
+/// the pty as controlling terminal, so it gets SIGWINCH when the window size changes.
+struct Terminal {
+    what: String,
+    master: std::fs::File,
+    child: Child,
+    output: Arc<Mutex<Vec<u8>>>,
+}
+
+fn winsize(rows: u16, cols: u16) -> nix::pty::Winsize {
+    nix::pty::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    }
+}
+
+impl Terminal {
+    fn spawn(daemon: &Daemon, args: &[&str], rows: u16, cols: u16) -> Terminal {
+        let pty = nix::pty::openpty(Some(&winsize(rows, cols)), None).expect("openpty");
+        let slave: OwnedFd = pty.slave;
+        let mut command = Command::new(docker_cli());
+        command
+            .env("DOCKER_HOST", daemon.host())
+            .env("DOCKER_CONFIG", daemon.dir.path().join("docker-config"))
+            .env("TERM", "xterm")
+            .args(args)
+            .stdin(Stdio::from(slave.try_clone().expect("dup")))
+            .stdout(Stdio::from(slave.try_clone().expect("dup")))
+            .stderr(Stdio::from(slave));
+        // SAFETY: between fork and exec only async-signal-safe calls (setsid, ioctl).
+        unsafe {
+            command.pre_exec(|| {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().expect("spawn docker in a pty");
+        // The parent's copies of the slave are gone with `command`.
+        drop(command);
+        let master = std::fs::File::from(pty.master);
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = master.try_clone().expect("dup master");
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            // EIO once every holder of the slave has gone.
+            while let Ok(n) = reader.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buffer[..n]);
+            }
+        });
+        Terminal {
+            what: format!("docker {}", args.join(" ")),
+            master,
+            child,
+            output,
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
+    }
+
+    /// Where the output is now, for a later [`Terminal::expect`].
+    fn mark(&self) -> usize {
+        self.output.lock().unwrap().len()
+    }
+
+    /// Waits until the output after `mark` contains `needle`.
+    #[track_caller]
+    fn expect(&self, mark: usize, needle: &str) {
+        let found = wait_until(Duration::from_secs(20), || {
+            let output = self.output.lock().unwrap();
+            String::from_utf8_lossy(&output[mark.min(output.len())..]).contains(needle)
+        });
+        assert!(
+            found,
+            "{}: {needle:?} not seen; output: {:?}",
+            self.what,
+            self.text()
+        );
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.master.write_all(bytes).expect("write to the pty");
+    }
+
+    /// Types a line and waits for `needle` in what follows.
+    #[track_caller]
+    fn run(&mut self, line: &str, needle: &str) {
+        let mark = self.mark();
+        self.send(format!("{line}\r").as_bytes());
+        self.expect(mark, needle);
+    }
+
+    /// Changes the window size: TIOCSWINSZ on the master makes the kernel signal SIGWINCH to
+    /// the terminal's foreground process group (tty_ioctl(4)), which is the CLI.
+    fn resize(&self, rows: u16, cols: u16) {
+        let size = winsize(rows, cols);
+        // SAFETY: TIOCSWINSZ with a valid winsize on our pty master.
+        let rc = unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+        assert_eq!(rc, 0, "TIOCSWINSZ");
+    }
+
+    /// The CLI's exit code, once it has exited.
+    #[track_caller]
+    fn wait(&mut self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code().unwrap_or(-1);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("{} did not exit; output: {:?}", self.what, self.text());
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// One HTTP/1.1 request on the daemon's socket; returns the status and body.
+fn http(daemon: &Daemon, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let mut stream = std::os::unix::net::UnixStream::connect(&daemon.socket).expect("connect");
+    let body = body.unwrap_or("");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("send");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{method} {path}: no status in {text:?}"));
+    (status, rest.to_string())
+}
+
+fn inspect(daemon: &Daemon, format: &str, name: &str) -> String {
+    daemon.docker(&["inspect", "-f", format, name]).ok().out()
+}
+
+#[test]
+fn run_it_types_resizes_detaches_reattaches_and_exits_with_a_code() {
+    let daemon = Daemon::start();
+    daemon.import_busybox();
+    let mut terminal = Terminal::spawn(
+        &daemon,
+        &["run", "-it", "--name", "it", "busybox", "sh"],
+        24,
+        80,
+    );
+    terminal.expect(0, "# ");
+    terminal.run("echo hi-$((1+2))", "hi-3");
+    terminal.run("stty size", "24 80");
+    terminal.resize(40, 100);
+    // The CLI forwards the new size on SIGWINCH; the shell sees it at its next command.
+    let mut seen = false;
+    for _ in 0..50 {
+        let mark = terminal.mark();
+        terminal.send(b"stty size\r");
+        std::thread::sleep(Duration::from_millis(200));
+        let output = terminal.output.lock().unwrap()[mark..].to_vec();
+        if String::from_utf8_lossy(&output).contains("40 100") {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "resize not seen: {:?}", terminal.text());
+    // ctrl-p ctrl-q: the CLI leaves, the container runs on.
+    terminal.send(b"\x10\x11");
+    assert_eq!(terminal.wait(), 0, "{:?}", terminal.text());
+    assert_eq!(inspect(&daemon, "{{.State.Running}}", "it"), "true");
+    // Again with docker attach, then exit with a code.
+    let mut again = Terminal::spawn(&daemon, &["attach", "it"], 30, 90);
+    std::thread::sleep(Duration::from_millis(300));
+    again.run("echo back-$((2+2))", "back-4");
+    again.run("stty size", "30 90");
+    again.send(b"exit 3\r");
+    assert_eq!(again.wait(), 3, "{:?}", again.text());
+    assert_eq!(inspect(&daemon, "{{.State.ExitCode}}", "it"), "3");
+    daemon.docker(&["rm", "it"]).ok();
+}
+
+#[test]
+fn run_it_with_custom_detach_keys() {
+    let daemon = Daemon::start();
+    daemon.import_busybox();
+    let mut terminal = Terminal::spawn(
+        &daemon,
+        &[
+            "run",
+            "-it",
+            "--detach-keys",
+            "ctrl-a,x",
+            "--name",
+            "keys",
+            "busybox",
+            "sh",
+        ],
+        24,
+        80,
+    );
+    terminal.expect(0, "# ");
+    // The default keys are plain input now.
+    terminal.run("echo ok-$((5+5))", "ok-10");
+    terminal.send(b"\x01x");
+    assert_eq!(terminal.wait(), 0, "{:?}", terminal.text());
+    assert_eq!(inspect(&daemon, "{{.State.Running}}", "keys"), "true");
+    daemon.docker(&["rm", "-f", "keys"]).ok();
+}
+
+#[test]
+fn exec_it_types_resizes_and_exits_with_a_code() {
+    let daemon = Daemon::start();
+    daemon.import_busybox();
+    daemon
+        .docker(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"])
+        .ok();
+    let mut terminal = Terminal::spawn(&daemon, &["exec", "-it", "box", "sh"], 24, 80);
+    terminal.expect(0, "# ");
+    terminal.run("echo hi-$((1+2))", "hi-3");
+    terminal.run("stty size", "24 80");
+    terminal.resize(33, 111);
+    let mut seen = false;
+    for _ in 0..50 {
+        let mark = terminal.mark();
+        terminal.send(b"stty size\r");
+        std::thread::sleep(Duration::from_millis(200));
+        let output = terminal.output.lock().unwrap()[mark..].to_vec();
+        if String::from_utf8_lossy(&output).contains("33 111") {
+            seen = true;
+            break;
+        }
+    }
+    assert!(seen, "resize not seen: {:?}", terminal.text());
+    terminal.run("echo $TERM", "xterm");
+    terminal.send(b"exit 5\r");
+    assert_eq!(terminal.wait(), 5, "{:?}", terminal.text());
+    // Detach from an exec: the session ends, the process runs on. (The docker CLI reports
+    // the detach of an exec as the error "read escape sequence", exit code 1, against dockerd
+    // too: only `run` and `attach` treat it as success.)
+    let mut detached = Terminal::spawn(&daemon, &["exec", "-it", "box", "sh"], 24, 80);
+    detached.expect(0, "# ");
+    detached.run("sleep 1000 &", "# ");
+    detached.send(b"\x10\x11");
+    detached.wait();
+    detached.expect(0, "read escape sequence");
+    let ps = daemon.docker(&["exec", "box", "ps"]);
+    assert!(ps.ok().stdout.contains("sleep 1000"), "{}", ps.stdout);
+    assert_eq!(inspect(&daemon, "{{.State.Running}}", "box"), "true");
+    daemon.docker(&["rm", "-f", "box"]).ok();
+}
+
+#[test]
+fn exec_user_workdir_env_exit_codes_and_detached() {
+    let daemon = Daemon::start();
+    daemon.import_busybox();
+    daemon
+        .docker(&[
+            "run",
+            "-d",
+            "--name",
+            "box",
+            "-e",
+            "FROM_RUN=r",
+            "-w",
+            "/etc",
+            "busybox",
+            "sleep",
+            "1000",
+        ])
+        .ok();
+    let run = daemon.docker(&["exec", "box", "sh", "-c", "id -u; pwd; echo $FROM_RUN"]);
+    assert_eq!(run.ok().stdout, "0\n/etc\nr\n");
+    let user = daemon.docker(&["exec", "-u", "nobody", "box", "id", "-u"]);
+    assert_eq!(user.ok().out(), "65534");
+    let user = daemon.docker(&["exec", "-u", "1234:5678", "box", "id"]);
+    assert!(
+        user.ok().stdout.contains("uid=1234 gid=5678"),
+        "{}",
+        user.stdout
+    );
+    let workdir = daemon.docker(&["exec", "-w", "/tmp", "box", "pwd"]);
+    assert_eq!(workdir.ok().out(), "/tmp");
+    let env = daemon.docker(&[
+        "exec",
+        "-e",
+        "FOO=bar",
+        "-e",
+        "FROM_RUN=e",
+        "box",
+        "sh",
+        "-c",
+        "echo $FOO $FROM_RUN $HOME",
+    ]);
+    assert_eq!(env.ok().out(), "bar e /root");
+    let stderr = daemon.docker(&["exec", "box", "sh", "-c", "echo out; echo err >&2"]);
+    assert_eq!(stderr.ok().stdout, "out\n");
+    assert_eq!(stderr.stderr, "err\n");
+    // Exit codes as docker reports them.
+    assert_eq!(daemon.docker(&["exec", "box", "false"]).code, 1);
+    assert_eq!(
+        daemon.docker(&["exec", "box", "sh", "-c", "exit 42"]).code,
+        42
+    );
+    let missing = daemon.docker(&["exec", "box", "no-such-program"]);
+    assert_eq!(missing.code, 127, "{} {}", missing.stdout, missing.stderr);
+    assert!(
+        (missing.stdout.clone() + &missing.stderr).contains("no-such-program"),
+        "{} {}",
+        missing.stdout,
+        missing.stderr
+    );
+    let not_executable = daemon.docker(&["exec", "box", "/etc/passwd"]);
+    assert_eq!(
+        not_executable.code, 126,
+        "{} {}",
+        not_executable.stdout, not_executable.stderr
+    );
+    // exec -d: the command runs on its own; exec with piped stdin.
+    daemon
+        .docker(&[
+            "exec",
+            "-d",
+            "box",
+            "sh",
+            "-c",
+            "sleep 0.2; echo done > /tmp/detached",
+        ])
+        .ok();
+    assert!(wait_until(Duration::from_secs(10), || daemon
+        .docker(&["exec", "box", "cat", "/tmp/detached"])
+        .stdout
+        == "done\n"));
+    let input = daemon.dir.path().join("input.txt");
+    std::fs::write(&input, "line one\nline two\n").unwrap();
+    let cat = daemon.docker_with_stdin(&["exec", "-i", "box", "cat"], Some(&input));
+    assert_eq!(cat.ok().stdout, "line one\nline two\n");
+    // ExecIDs lists a running exec; the exec's inspect has its exit code.
+    daemon.docker(&["exec", "-d", "box", "sleep", "30"]).ok();
+    let ids = inspect(&daemon, "{{len .ExecIDs}}", "box");
+    assert_eq!(ids, "1");
+    daemon.docker(&["rm", "-f", "box"]).ok();
+}
+
+#[test]
+fn run_rm_echo_never_loses_early_output() {
+    let daemon = Daemon::start();
+    daemon.import_busybox();
+    for i in 0..200 {
+        let run = daemon.docker(&["run", "--rm", "busybox", "echo", "x"]);
+        assert_eq!(run.stdout, "x\n", "run {i}: {} {}", run.stdout, run.stderr);
+        assert_eq!(run.code, 0, "run {i}: {}", run.stderr);
+    }
+    assert_eq!(daemon.docker(&["ps", "-aq"]).ok().out(), "");
+}
+
+#[test]
+fn run_i_echoes_piped_stdin_and_start_a_replays() {
+    let daemon = Daemon::start();
+    daemon.import_busybox();
+    let input = daemon.dir.path().join("input.txt");
+    let text: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&input, &text).unwrap();
+    let cat = daemon.docker_with_stdin(&["run", "-i", "--rm", "busybox", "cat"], Some(&input));
+    assert_eq!(cat.ok().stdout, text);
+    // start -a attaches before the start: the output of an exited container's second run.
+    daemon
+        .docker(&[
+            "create",
+            "--name",
+            "again",
+            "busybox",
+            "sh",
+            "-c",
+            "echo run; exit 7",
+        ])
+        .ok();
+    let first = daemon.docker(&["start", "-a", "again"]);
+    assert_eq!(
+        (first.code, first.stdout.as_str()),
+        (7, "run\n"),
+        "{}",
+        first.stderr
+    );
+    let second = daemon.docker(&["start", "-a", "again"]);
+    assert_eq!(
+        (second.code, second.stdout.as_str()),
+        (7, "run\n"),
+        "{}",
+        second.stderr
+    );
+    daemon.docker(&["rm", "again"]).ok();
+}
+
+#[test]
+fn bad_input_gets_docker_errors_and_the_daemon_keeps_serving() {
+    let daemon = Daemon::start();
+    daemon.import_busybox();
+    let id = daemon
+        .docker(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"])
+        .ok()
+        .out();
+    // Resize of an exec without a TTY.
+    let (status, body) = http(
+        &daemon,
+        "POST",
+        "/v1.47/containers/box/exec",
+        Some(r#"{"Cmd":["sleep","5"]}"#),
+    );
+    assert_eq!(status, 201, "{body}");
+    let exec: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let exec_id = exec["Id"].as_str().unwrap().to_string();
+    let (status, body) = http(
+        &daemon,
+        "POST",
+        &format!("/v1.47/exec/{exec_id}/start"),
+        Some(r#"{"Detach":true}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(
+        &daemon,
+        "POST",
+        &format!("/v1.47/exec/{exec_id}/resize?h=10&w=10"),
+        None,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("TTY"), "{body}");
+    // Starting it again: 409.
+    let (status, body) = http(
+        &daemon,
+        "POST",
+        &format!("/v1.47/exec/{exec_id}/start"),
+        Some(r#"{"Detach":true}"#),
+    );
+    assert_eq!(status, 409, "{body}");
+    // A bad size, a container resize without a TTY.
+    let (status, _) = http(
+        &daemon,
+        "POST",
+        "/v1.47/containers/box/resize?h=x&w=1",
+        None,
+    );
+    assert_eq!(status, 400);
+    let (status, body) = http(
+        &daemon,
+        "POST",
+        "/v1.47/containers/box/resize?h=10&w=10",
+        None,
+    );
+    assert_eq!(status, 400, "{body}");
+    // Unknown exec ids.
+    for (method, path) in [
+        ("GET", "/v1.47/exec/nope/json"),
+        ("POST", "/v1.47/exec/nope/start"),
+        ("POST", "/v1.47/exec/nope/resize?h=1&w=1"),
+    ] {
+        let (status, body) = http(&daemon, method, path, Some("{}"));
+        assert_eq!(status, 404, "{method} {path}: {body}");
+        assert!(body.contains("No such exec instance: nope"), "{body}");
+    }
+    // Exec without a command; bad detach keys.
+    let (status, body) = http(
+        &daemon,
+        "POST",
+        "/v1.47/containers/box/exec",
+        Some(r#"{"Cmd":[]}"#),
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = http(
+        &daemon,
+        "POST",
+        "/v1.47/containers/box/attach?stream=1&stdout=1&detachKeys=ctrl-%C3%A9",
+        None,
+    );
+    assert_eq!(status, 400, "{body}");
+    // Exec in a paused container? (pause belongs to ops; checked when available.)
+    // Exec in a stopped container: dockerd's 409 and message.
+    daemon.docker(&["stop", "-t", "0", "box"]).ok();
+    let (status, body) = http(
+        &daemon,
+        "POST",
+        "/v1.47/containers/box/exec",
+        Some(r#"{"Cmd":["true"]}"#),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains(&format!("container {id} is not running")),
+        "{body}"
+    );
+    let cli = daemon.docker(&["exec", "box", "true"]);
+    assert_ne!(cli.code, 0);
+    assert!(cli.stderr.contains("is not running"), "{}", cli.stderr);
+    // The exec of a removed container is gone too.
+    daemon.docker(&["rm", "box"]).ok();
+    let (status, _) = http(&daemon, "GET", &format!("/v1.47/exec/{exec_id}/json"), None);
+    assert_eq!(status, 404);
+    // Still serving.
+    daemon.docker(&["version"]).ok();
+    let run = daemon.docker(&["run", "--rm", "busybox", "echo", "alive"]);
+    assert_eq!(run.ok().out(), "alive");
+}
+
+#[test]
+fn exec_privileged_has_every_capability() {
+    let daemon = Daemon::start();
+    daemon.import_busybox();
+    daemon
+        .docker(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"])
+        .ok();
+    // CapEff of a process with all 41 capabilities of Linux 6.x (capabilities(7)).
+    let all = "000001ffffffffff";
+    let caps = daemon.docker(&["exec", "box", "grep", "CapEff", "/proc/self/status"]);
+    assert!(!caps.ok().stdout.contains(all), "{}", caps.stdout);
+    let caps = daemon.docker(&[
+        "exec",
+        "--privileged",
+        "box",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]);
+    assert!(caps.ok().stdout.contains(all), "{}", caps.stdout);
+    daemon.docker(&["rm", "-f", "box"]).ok();
+}
