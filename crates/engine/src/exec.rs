@@ -191,6 +191,20 @@ fn exec_env(
     env
 }
 
+/// The daemon's bounding set (CapBnd of /proc/self/status, proc(5)), as a bit mask by
+/// capability number; every capability when it cannot be read.
+fn held_capabilities() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| parse_cap_bnd(&status))
+        .unwrap_or(u64::MAX)
+}
+
+fn parse_cap_bnd(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("CapBnd:"))?;
+    u64::from_str_radix(line["CapBnd:".len()..].trim(), 16).ok()
+}
+
 /// Docker's exit code for a process that could not be started (moby's
 /// translateContainerdStartErr): 127 when the program is missing, 126 otherwise.
 fn start_failure_code(message: &str) -> i64 {
@@ -376,10 +390,14 @@ impl Engine {
                 .map_err(|e| Error::internal(e.to_string()))?,
         );
         if config.privileged.unwrap_or(false) {
-            // dockerd gives a privileged exec every capability (bounding, permitted, effective).
+            // dockerd gives a privileged exec every capability (bounding, permitted, effective);
+            // only those the daemon holds itself can be given (capset(2) refuses more).
+            let held = held_capabilities();
             let all: std::collections::HashSet<Capability> = crate::spec::ALL_CAPABILITIES
                 .iter()
-                .filter_map(|name| {
+                .enumerate()
+                .filter(|(number, _)| held & (1u64 << number) != 0)
+                .filter_map(|(_, name)| {
                     serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
                 })
                 .collect();
@@ -397,16 +415,13 @@ impl Engine {
 }
 
 impl Engine {
-    /// dockerd's exec events: `exec_create: sh -c true`, `exec_start: ...`, `exec_die`.
+    /// dockerd's exec events: `exec_create: sh -c true`, `exec_start: ...` (`exec_die` is
+    /// published by the exit watcher, with the exit code).
     fn exec_event(&self, exec: &ExecEntry, action: &str) {
-        let action = if action == "exec_die" {
-            action.to_string()
-        } else {
-            format!(
-                "{action}: {}",
-                exec.config.cmd.clone().unwrap_or_default().join(" ")
-            )
-        };
+        let action = format!(
+            "{action}: {}",
+            exec.config.cmd.clone().unwrap_or_default().join(" ")
+        );
         self.events.publish(
             bollard_stubs::models::EventMessageTypeEnum::CONTAINER,
             &action,
@@ -599,6 +614,14 @@ mod tests {
         );
         let env = exec_env("box", false, &[], &strings(&["HOME=/x"]), Some("/root"));
         assert_eq!(env, strings(&[DEFAULT_PATH, "HOSTNAME=box", "HOME=/x"]));
+    }
+
+    #[test]
+    fn reads_the_bounding_set() {
+        let status = "Name:\tx\nCapBnd:\t000001fffeffffff\nCapAmb:\t0\n";
+        assert_eq!(parse_cap_bnd(status), Some(0x1fffeffffff));
+        assert_eq!(parse_cap_bnd("Name: x"), None);
+        assert_ne!(held_capabilities(), 0);
     }
 
     #[test]

@@ -22,9 +22,9 @@ pub fn validate_restart_policy(policy: &RestartPolicy, auto_remove: bool) -> Res
         ));
     }
     if retries > 0 && name != RestartPolicyNameEnum::ON_FAILURE {
-        return Err(Error::invalid(format!(
-            "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-        )));
+        return Err(Error::invalid(
+            "invalid restart policy: maximum retry count can only be used with 'on-failure'",
+        ));
     }
     if auto_remove
         && !matches!(
