@@ -692,9 +692,24 @@ fn stdin_tty_and_start_attach() {
     use std::io::Write;
     let host = need_daemon!();
     // -i: our stdin reaches the container; its EOF closes the container's stdin.
+    let stdin_name = unique("stdin");
+    let _stdin_guard = ContainerGuard {
+        host: &host,
+        name: stdin_name.clone(),
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
         .env("BERTH_HOST", &host)
-        .args(["run", "-i", "--rm", IMAGE, "sh", "-c", "tr a-z A-Z; exit 5"])
+        .args([
+            "run",
+            "-i",
+            "--rm",
+            "--name",
+            &stdin_name,
+            IMAGE,
+            "sh",
+            "-c",
+            "tr a-z A-Z; exit 5",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -1576,4 +1591,20 @@ fn stats_top_pause_update_rename_df() {
         "{verbose}"
     );
     assert!(verbose.contains(&renamed), "{verbose}");
+}
+
+#[test]
+fn run_rm_never_loses_early_output() {
+    // The attach is made before the start, so the first (and only) line of a process that
+    // exits at once is always there. 200 runs, as issue 5 asks.
+    let host = need_daemon!();
+    for i in 0..200 {
+        let o = berth(&host, &["run", "--rm", IMAGE, "echo", "x"]);
+        assert_eq!(
+            (stdout(&o).as_str(), o.status.code()),
+            ("x\n", Some(0)),
+            "run {i}: {}",
+            stderr(&o)
+        );
+    }
 }
