@@ -512,7 +512,22 @@ fn bad_input_gets_docker_errors_and_the_daemon_keeps_serving() {
         None,
     );
     assert_eq!(status, 400, "{body}");
-    // Exec in a paused container? (pause belongs to ops; checked when available.)
+    // Exec in a paused container: dockerd's 409 and message.
+    daemon.docker(&["pause", "box"]).ok();
+    let (status, body) = http(
+        &daemon,
+        "POST",
+        "/v1.47/containers/box/exec",
+        Some(r#"{"Cmd":["true"]}"#),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body.contains(&format!(
+            "Container {id} is paused, unpause the container before exec"
+        )),
+        "{body}"
+    );
+    daemon.docker(&["unpause", "box"]).ok();
     // Exec in a stopped container: dockerd's 409 and message.
     daemon.docker(&["stop", "-t", "0", "box"]).ok();
     let (status, body) = http(

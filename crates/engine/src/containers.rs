@@ -378,6 +378,8 @@ impl Engine {
             .await
             .map_err(|e| Error::internal(e.to_string()))??;
         let _ = std::fs::remove_dir_all(self.shim_dir(&id));
+        self.execs.remove_container(&id);
+        drop(self.attaches.take(&id));
         std::fs::remove_dir_all(self.config.containers_root().join(&id))?;
         self.containers
             .write()
@@ -390,7 +392,6 @@ impl Engine {
             let mut removed = self.recently_removed.lock().expect("removed lock");
             removed.retain(|_, (_, at)| at.elapsed() < std::time::Duration::from_secs(10));
             let now = std::time::Instant::now();
-        self.execs.remove_container(&id);
             removed.insert(id.clone(), (record.state.exit_code, now));
             removed.insert(name.clone(), (record.state.exit_code, now));
         }
