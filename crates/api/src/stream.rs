@@ -88,7 +88,11 @@ where
 pub fn size(query: &crate::Query) -> crate::ApiResult<(u16, u16)> {
     let read = |key: &str| -> crate::ApiResult<u16> {
         let raw = query.get(key).unwrap_or("");
-        raw.parse::<u16>().map_err(|_| {
+        // dockerd reads both with strconv.Atoi, and says so.
+        let number: i64 = raw.parse().map_err(|_| {
+            crate::ApiError::bad_request(format!("strconv.Atoi: parsing {raw:?}: invalid syntax"))
+        })?;
+        u16::try_from(number).map_err(|_| {
             crate::ApiError::bad_request(format!(
                 "invalid value for {key}: {raw:?}: expected an integer between 0 and 65535"
             ))
