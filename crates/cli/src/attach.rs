@@ -15,6 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::app::{CmdResult, Failure};
 
+/// What docker's `attach` and `exec` print after a detach (moby/term `EscapeError`).
+pub const DETACHED_MESSAGE: &str = "read escape sequence";
+
 /// docker's default detach sequence, ctrl-p ctrl-q (docker `container.DefaultDetachKeys`).
 pub const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
 
@@ -466,7 +469,8 @@ pub struct AttachArgs {
     pub container: String,
 }
 
-/// `attach`: the container's stdio until it exits (its status) or the user detaches (0).
+/// `attach`: the container's stdio until it exits (its status) or the user detaches
+/// ("read escape sequence", status 1, as docker).
 pub async fn attach(c: &Client, a: AttachArgs) -> CmdResult {
     let info = c.container_inspect(&a.container).await?;
     let state = &info["State"];
@@ -519,7 +523,9 @@ pub async fn attach(c: &Client, a: AttachArgs) -> CmdResult {
     };
     let _signals = (a.sig_proxy && !tty).then(|| proxy_signals(c, &id));
     match session.finish().await {
-        Ok(SessionEnd::Detached) => return Ok(0),
+        // docker's attach reports the detach as its escape error, status 1 (run and start
+        // treat it as success).
+        Ok(SessionEnd::Detached) => return Err(Failure::new(DETACHED_MESSAGE)),
         Ok(SessionEnd::OutputEnded) => {}
         Err(e) => return Err(Failure::new(e.to_string())),
     }

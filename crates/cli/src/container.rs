@@ -216,6 +216,7 @@ pub async fn start(c: &Client, a: StartArgs) -> CmdResult {
             detach_keys: keys,
         },
     );
+    let _signals = (!tty).then(|| attach::proxy_signals(c, &id));
     if let Err(e) = c.container_start(&id).await {
         drop(session);
         let status = crate::run::start_error_status(&e.to_string());
@@ -226,7 +227,6 @@ pub async fn start(c: &Client, a: StartArgs) -> CmdResult {
     } else {
         None
     };
-    let _signals = (!tty).then(|| attach::proxy_signals(c, &id));
     match session.finish().await {
         Ok(attach::SessionEnd::Detached) => return Ok(0),
         Ok(attach::SessionEnd::OutputEnded) => {}

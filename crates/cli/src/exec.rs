@@ -153,7 +153,9 @@ pub async fn exec(c: &Client, a: ExecArgs) -> CmdResult {
         None
     };
     match session.finish().await {
-        Ok(attach::SessionEnd::Detached) => return Ok(0),
+        Ok(attach::SessionEnd::Detached) => {
+            return Err(Failure::new(attach::DETACHED_MESSAGE));
+        }
         Ok(attach::SessionEnd::OutputEnded) => {}
         Err(e) => eprintln!("{e}"),
     }

@@ -382,6 +382,9 @@ pub async fn run(host: &str, a: RunArgs) -> CmdResult {
             detach_keys: keys,
         },
     );
+    // The signal proxy is in place before the process runs, so no signal meant for it kills
+    // us instead; docker disables it with a TTY (ctrl-c is then a byte for the container).
+    let _signals = (a.sig_proxy && !a.opts.tty).then(|| attach::proxy_signals(&c, &id));
     if let Err(e) = c.container_start(&id).await {
         drop(session);
         waiter.abort();
@@ -393,8 +396,6 @@ pub async fn run(host: &str, a: RunArgs) -> CmdResult {
     } else {
         None
     };
-    // docker disables the signal proxy with a TTY: ctrl-c is a byte for the container then.
-    let _signals = (a.sig_proxy && !a.opts.tty).then(|| attach::proxy_signals(&c, &id));
 
     match session.finish().await {
         Ok(attach::SessionEnd::Detached) => {

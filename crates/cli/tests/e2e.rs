@@ -922,6 +922,19 @@ fn wait_child(child: &mut std::process::Child, timeout: Duration, what: &str) ->
     }
 }
 
+/// Waits until berth has put the terminal in raw mode (before that, the tty driver would
+/// take ctrl-q as XON).
+fn wait_raw(pty: &Pty, before: &nix::sys::termios::Termios) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while same_modes(before, &pty.modes()) {
+        assert!(
+            Instant::now() < deadline,
+            "berth never made the terminal raw"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Types `stty size` until the shell reports `rows cols` (SIGWINCH and the resize request
 /// travel asynchronously).
 fn expect_size(pty: &Pty, rows: u16, cols: u16) {
@@ -982,6 +995,24 @@ fn run_it_under_a_pty_resize_detach_reattach() {
     assert_eq!(
         ok(&host, &["inspect", "-f", "{{.State.Running}}", &name]),
         "true\n"
+    );
+
+    // Attach, then detach: docker's attach reports "read escape sequence" with status 1.
+    let pty3 = Pty::new(24, 80);
+    let before3 = pty3.modes();
+    let mut child = pty3.spawn(&host, &["attach", &name]);
+    wait_raw(&pty3, &before3);
+    pty3.write(b"\x10\x11");
+    let code = wait_child(&mut child, t, "berth attach after ctrl-p ctrl-q");
+    assert_eq!(code, Some(1), "{:?}", pty3.text());
+    assert!(
+        pty3.text().contains("read escape sequence"),
+        "{:?}",
+        pty3.text()
+    );
+    assert!(
+        same_modes(&before3, &pty3.modes()),
+        "terminal modes not restored after detach"
     );
 
     // Re-attach from another terminal and exit the shell with a code.
@@ -1072,7 +1103,8 @@ fn exec_it_under_a_pty() {
         "terminal modes not restored after an error"
     );
 
-    // A custom detach sequence ends the exec session with 0.
+    // A custom detach sequence ends the exec session as docker's does: "read escape
+    // sequence", status 1.
     let pty = Pty::new(24, 80);
     let mut child = pty.spawn(
         &host,
@@ -1081,7 +1113,12 @@ fn exec_it_under_a_pty() {
     pty.expect("# ", 0, t);
     pty.write(b"\x18x");
     let code = wait_child(&mut child, t, "berth exec -it after its detach keys");
-    assert_eq!(code, Some(0), "{:?}", pty.text());
+    assert_eq!(code, Some(1), "{:?}", pty.text());
+    assert!(
+        pty.text().contains("read escape sequence"),
+        "{:?}",
+        pty.text()
+    );
 }
 
 #[test]
@@ -1607,4 +1644,65 @@ fn run_rm_never_loses_early_output() {
             stderr(&o)
         );
     }
+}
+
+#[test]
+fn start_ai_under_a_pty() {
+    let host = need_daemon!();
+    let name = unique("pty-start");
+    let _g = ContainerGuard {
+        host: &host,
+        name: name.clone(),
+    };
+    ok(&host, &["create", "-it", "--name", &name, IMAGE, "sh"]);
+    let pty = Pty::new(24, 80);
+    let before = pty.modes();
+    let t = Duration::from_secs(20);
+    let mut child = pty.spawn(&host, &["start", "-ai", &name]);
+    let at = pty.expect("# ", 0, t);
+    pty.write(b"echo started-$((3*3))\r");
+    pty.expect("started-9", at, t);
+    expect_size(&pty, 24, 80);
+    pty.write(b"exit 6\r");
+    let code = wait_child(&mut child, t, "berth start -ai after exit 6");
+    assert_eq!(code, Some(6), "{:?}", pty.text());
+    assert!(
+        same_modes(&before, &pty.modes()),
+        "terminal modes not restored"
+    );
+}
+
+#[test]
+fn sig_proxy_forwards_signals_without_a_tty() {
+    use std::io::{BufRead, BufReader};
+    let host = need_daemon!();
+    let name = unique("sigproxy");
+    let _g = ContainerGuard {
+        host: &host,
+        name: name.clone(),
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .env("BERTH_HOST", &host)
+        .args([
+            "run",
+            "--rm",
+            "--name",
+            &name,
+            IMAGE,
+            "sh",
+            "-c",
+            "trap 'echo got-usr1' USR1; trap 'echo got-term; exit 9' TERM; echo ready; while true; do sleep 0.1; done",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "got-usr1");
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "got-term");
+    let code = wait_child(&mut child, Duration::from_secs(20), "run after SIGTERM");
+    assert_eq!(code, Some(9));
 }
