@@ -147,3 +147,75 @@ async fn unreachable_socket_is_a_connect_error() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn exec_hijack_and_archive_stat() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut upgrade = b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n".to_vec();
+    upgrade.extend(encode_frame(StreamKind::Stdout, b"from exec\n"));
+    // {"name":"etc","size":4096,"mode":2147484141,"mtime":"2024-01-01T00:00:00Z","linkTarget":""}
+    let stat = "eyJuYW1lIjoiZXRjIiwic2l6ZSI6NDA5NiwibW9kZSI6MjE0NzQ4NDE0MSwibXRpbWUiOiIyMDI0LTAxLTAxVDAwOjAwOjAwWiIsImxpbmtUYXJnZXQiOiIifQ==";
+    let answers = vec![
+        http(
+            "201 Created",
+            "Content-Type: application/json\r\n",
+            r#"{"Id":"e1"}"#,
+        ),
+        upgrade,
+        http(
+            "200 OK",
+            "Content-Type: application/json\r\n",
+            r#"{"ID":"e1","Running":false,"ExitCode":3}"#,
+        ),
+        format!(
+            "HTTP/1.1 200 OK\r\nX-Docker-Container-Path-Stat: {stat}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes(),
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+    ];
+    let listener = std::sync::Arc::new(listener);
+    let l = listener.clone();
+    let server = serve(
+        move || {
+            let l = l.clone();
+            Box::pin(async move { l.accept().await.unwrap().0 })
+        },
+        answers,
+    )
+    .await;
+    let c = Client::new(&format!("tcp://{addr}")).unwrap();
+    let config = client::models::ExecConfig {
+        cmd: Some(vec!["true".into()]),
+        ..Default::default()
+    };
+    assert_eq!(c.exec_create("c1", &config).await.unwrap(), "e1");
+    let stream = c.exec_start_attached("e1", false, None).await.unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    demux_copy(stream, &mut out, &mut err).await.unwrap();
+    assert_eq!(out, b"from exec\n");
+    assert_eq!(c.exec_inspect("e1").await.unwrap().exit_code, Some(3));
+    let s = c.container_stat_path("c1", "/etc").await.unwrap();
+    assert!(s.is_dir());
+    assert_eq!((s.name.as_str(), s.mode & 0o777), ("etc", 0o755));
+    match c.container_stat_path("c1", "/nope").await {
+        Err(Error::Daemon {
+            status: 404,
+            message,
+        }) => {
+            assert_eq!(message, "Could not find the file /nope in container c1")
+        }
+        other => panic!("{other:?}"),
+    }
+    let seen = server.await.unwrap();
+    assert_eq!(
+        seen,
+        [
+            "POST /v1.47/containers/c1/exec HTTP/1.1",
+            "POST /v1.47/exec/e1/start HTTP/1.1",
+            "GET /v1.47/exec/e1/json HTTP/1.1",
+            "HEAD /v1.47/containers/c1/archive?path=%2Fetc HTTP/1.1",
+            "HEAD /v1.47/containers/c1/archive?path=%2Fnope HTTP/1.1",
+        ]
+    );
+}
