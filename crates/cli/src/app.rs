@@ -425,12 +425,13 @@ pub fn parse_filters(flags: &[String]) -> Result<client::Filters, Failure> {
     Ok(f)
 }
 
-/// Asks "Are you sure you want to continue? [y/N]" on stderr and reads the answer.
+/// Asks "Are you sure you want to continue? [y/N]" on stdout (as docker's
+/// `PromptForConfirmation`) and reads the answer.
 pub fn confirm(warning: &str) -> bool {
     use std::io::{BufRead, Write};
-    let mut err = std::io::stderr();
-    let _ = write!(err, "{warning}\nAre you sure you want to continue? [y/N] ");
-    let _ = err.flush();
+    let mut out = std::io::stdout();
+    let _ = write!(out, "{warning}\nAre you sure you want to continue? [y/N] ");
+    let _ = out.flush();
     let mut line = String::new();
     if std::io::stdin().lock().read_line(&mut line).is_err() {
         return false;
