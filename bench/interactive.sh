@@ -107,8 +107,8 @@ for engine in "${ENGINES[@]}"; do
   start_daemon "$engine"
   d=("$DOCKER" -H "${HOST[$engine]}")
   "${d[@]}" import "$work/busybox.tar" bench/busybox:latest >/dev/null
-  "${d[@]}" run -d --network none --name c bench/busybox sleep 100000 >/dev/null
-  "${d[@]}" create --network none --name a bench/busybox true >/dev/null
+  "${d[@]}" run -d --network none --name bench-exec bench/busybox sleep 100000 >/dev/null
+  "${d[@]}" create --network none --name bench-attach bench/busybox true >/dev/null
 done
 
 # hf KEY CMD... - one hyperfine run; prints the mean in ms
@@ -122,12 +122,12 @@ hf() {
 declare -A MEAN
 for engine in "${ENGINES[@]}"; do
   h=${HOST[$engine]}
-  MEAN[exec.$engine]=$(hf "exec-true-$engine" "$DOCKER" -H "$h" exec c true)
-  MEAN[echo.$engine]=$(hf "exec-echo-$engine" "$DOCKER" -H "$h" exec c echo x)
-  MEAN[attach.$engine]=$(hf "start-a-$engine" "$DOCKER" -H "$h" start -a a)
+  MEAN[exec.$engine]=$(hf "exec-true-$engine" "$DOCKER" -H "$h" exec bench-exec true)
+  MEAN[echo.$engine]=$(hf "exec-echo-$engine" "$DOCKER" -H "$h" exec bench-exec echo x)
+  MEAN[attach.$engine]=$(hf "start-a-$engine" "$DOCKER" -H "$h" start -a bench-attach)
 done
 export BERTH_HOST=${HOST[berth]}
-MEAN[berthcli]=$(hf "berth-exec-true" "$BERTH" exec c true)
+MEAN[berthcli]=$(hf "berth-exec-true" "$BERTH" exec bench-exec true)
 
 ratio() { python3 -c "import sys; a,b=sys.argv[1:]; print('%.2f' % (float(a)/float(b)))" "$1" "$2" 2>/dev/null || echo "-"; }
 {
