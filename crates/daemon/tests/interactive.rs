@@ -587,3 +587,66 @@ fn exec_privileged_has_every_capability() {
     assert!(caps.ok().stdout.contains(all), "{}", caps.stdout);
     daemon.docker(&["rm", "-f", "box"]).ok();
 }
+
+/// Reads one websocket frame (RFC 6455 section 5.2) sent by the server: (opcode, payload).
+fn read_ws_frame(stream: &mut std::os::unix::net::UnixStream) -> (u8, Vec<u8>) {
+    let mut head = [0u8; 2];
+    stream.read_exact(&mut head).expect("frame head");
+    let mut length = (head[1] & 0x7f) as u64;
+    if length == 126 {
+        let mut extended = [0u8; 2];
+        stream.read_exact(&mut extended).unwrap();
+        length = u16::from_be_bytes(extended) as u64;
+    } else if length == 127 {
+        let mut extended = [0u8; 8];
+        stream.read_exact(&mut extended).unwrap();
+        length = u64::from_be_bytes(extended);
+    }
+    let mut payload = vec![0u8; length as usize];
+    stream.read_exact(&mut payload).unwrap();
+    (head[0] & 0x0f, payload)
+}
+
+#[test]
+fn websocket_attach_carries_stdin_and_raw_output() {
+    let daemon = Daemon::start();
+    daemon.import_busybox();
+    daemon
+        .docker(&["run", "-d", "-i", "--name", "cat", "busybox", "cat"])
+        .ok();
+    let mut stream = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    // The opening handshake (RFC 6455 section 4.1); the key is any 16 bytes in base64.
+    let request = "GET /v1.47/containers/cat/attach/ws?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\n\
+        Host: docker\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).expect("handshake answer");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    // One masked binary frame from the client (section 5.3).
+    let payload = b"hello websocket\n";
+    let mask = [0x12u8, 0x34, 0x56, 0x78];
+    let mut frame = vec![0x82, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    stream.write_all(&frame).unwrap();
+    // cat echoes it back: raw, without Docker's multiplexing header.
+    let mut received = Vec::new();
+    while received.len() < payload.len() {
+        let (opcode, data) = read_ws_frame(&mut stream);
+        assert_eq!(opcode, 2, "binary frames");
+        received.extend_from_slice(&data);
+    }
+    assert_eq!(received, payload);
+    drop(stream);
+    assert_eq!(inspect(&daemon, "{{.State.Running}}", "cat"), "true");
+    daemon.docker(&["rm", "-f", "cat"]).ok();
+}
