@@ -32,6 +32,8 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::{Mutex, watch};
 
+pub use archive::{ArchiveStream, ChangeItem, ExtractOptions, PathStat};
+pub use commit::CommitOptions;
 pub use containers::{ContainerFilters, CreateRequest, WaitCondition};
 pub use error::{Error, Result};
 pub use record::{ContainerRecord, Status};
