@@ -276,6 +276,14 @@ fn diff_export_and_commit() {
     }
     assert!(!lines.iter().any(|l| l.ends_with(" /proc")), "{diff}");
 
+    // A container that changed nothing lists nothing (the runtime's mount points for
+    // /proc, /sys, /dev and the generated /etc files are not changes, as in Docker).
+    daemon
+        .docker(&["run", "--name", "fresh", "busybox", "true"])
+        .ok();
+    let fresh = daemon.docker(&["diff", "fresh"]).ok().out();
+    assert_eq!(fresh, "", "changes of an idle container");
+
     let tar = work.path().join("export.tar");
     daemon
         .docker(&["export", "-o", tar.to_str().unwrap(), "src"])

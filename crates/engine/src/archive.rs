@@ -323,14 +323,15 @@ impl Engine {
         let changes = tokio::task::spawn_blocking(move || images.rootfs_changes(&id))
             .await
             .map_err(|e| Error::internal(e.to_string()))??;
-        Ok(changes
-            .into_iter()
-            .filter(|c| !is_runtime_mount_point(&c.path))
-            .map(|c| ChangeItem {
-                path: c.path,
-                kind: c.kind as u8,
-            })
-            .collect())
+        Ok(visible_changes(
+            changes
+                .into_iter()
+                .map(|c| ChangeItem {
+                    path: c.path,
+                    kind: c.kind as u8,
+                })
+                .collect(),
+        ))
     }
 }
 
@@ -350,6 +351,38 @@ fn container_user_ids(root: &ContainerRoot, user: &str) -> Result<(u32, u32)> {
     }
     let resolved = crate::user::resolve(scratch.path(), user)?;
     Ok((resolved.uid, resolved.gid))
+}
+
+/// Drops the runtime's mount points, and a directory listed as modified only because one
+/// of them was created in it (`C /etc` for a new `/etc/hosts`): Docker creates them in its
+/// hidden init layer, below the container's changes.
+fn visible_changes(all: Vec<ChangeItem>) -> Vec<ChangeItem> {
+    let hidden: Vec<&str> = all
+        .iter()
+        .filter(|c| is_runtime_mount_point(&c.path))
+        .map(|c| c.path.as_str())
+        .collect();
+    let beneath = |dir: &str, path: &str| {
+        path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'
+    };
+    let keep: Vec<bool> = all
+        .iter()
+        .map(|c| {
+            if is_runtime_mount_point(&c.path) {
+                return false;
+            }
+            let only_for_hidden = c.kind == 0
+                && hidden.iter().any(|h| beneath(&c.path, h))
+                && !all
+                    .iter()
+                    .any(|o| beneath(&c.path, &o.path) && !is_runtime_mount_point(&o.path));
+            !only_for_hidden
+        })
+        .collect();
+    all.into_iter()
+        .zip(keep)
+        .filter_map(|(c, keep)| keep.then_some(c))
+        .collect()
 }
 
 /// Mount points the runtime creates in a root file system that lacks them (Docker keeps
@@ -392,6 +425,29 @@ mod tests {
         drop(receiver);
         let mut writer = ChannelWriter::new(sender);
         assert!(writer.write_all(&vec![0u8; CHUNK]).is_err());
+    }
+
+    #[test]
+    fn hides_parents_changed_only_by_mount_points() {
+        let item = |path: &str, kind: u8| ChangeItem {
+            path: path.into(),
+            kind,
+        };
+        let got = visible_changes(vec![
+            item("/dev", 1),
+            item("/etc", 0),
+            item("/etc/hosts", 1),
+            item("/proc", 1),
+            item("/tmp", 0),
+            item("/tmp/x", 1),
+        ]);
+        assert_eq!(got, vec![item("/tmp", 0), item("/tmp/x", 1)]);
+        let got = visible_changes(vec![
+            item("/etc", 0),
+            item("/etc/group", 0),
+            item("/etc/hosts", 1),
+        ]);
+        assert_eq!(got, vec![item("/etc", 0), item("/etc/group", 0)]);
     }
 
     #[test]
