@@ -447,3 +447,57 @@ fn bad_input_gets_docker_errors_and_leaves_nothing() {
     daemon.docker(&["cp", "victim:/tmp/file.txt", "-"]).ok();
     assert!(rootfs_mounts(&daemon).is_empty());
 }
+
+/// The uid/gid of the single entry of a `docker cp c:path -` tar.
+fn owner_in_container(daemon: &Daemon, spec: &str) -> (u64, u64) {
+    let run = daemon.docker(&["cp", spec, "-"]);
+    run.ok();
+    let mut archive = tar::Archive::new(run.stdout.as_bytes());
+    let entry = archive.entries().unwrap().next().unwrap().unwrap();
+    (entry.header().uid().unwrap(), entry.header().gid().unwrap())
+}
+
+#[test]
+fn cp_keeps_owners_and_archive_mode_takes_the_container_user() {
+    let daemon = Daemon::start();
+    daemon.import_busybox();
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("owned");
+    std::fs::write(&file, b"v1").unwrap();
+    std::os::unix::fs::chown(&file, Some(4321), Some(8765)).unwrap();
+    daemon
+        .docker(&[
+            "create",
+            "--name",
+            "owner",
+            "--user",
+            "1234:5678",
+            "busybox",
+            "true",
+        ])
+        .ok();
+    daemon
+        .docker(&["cp", file.to_str().unwrap(), "owner:/tmp/plain"])
+        .ok();
+    assert_eq!(
+        owner_in_container(&daemon, "owner:/tmp/plain"),
+        (4321, 8765)
+    );
+    daemon
+        .docker(&["cp", "-a", file.to_str().unwrap(), "owner:/tmp/archived"])
+        .ok();
+    assert_eq!(
+        owner_in_container(&daemon, "owner:/tmp/archived"),
+        (1234, 5678)
+    );
+    // Copying onto an existing file replaces its content.
+    std::fs::write(&file, b"v2").unwrap();
+    daemon
+        .docker(&["cp", file.to_str().unwrap(), "owner:/tmp/plain"])
+        .ok();
+    let out = work.path().join("again");
+    daemon
+        .docker(&["cp", "owner:/tmp/plain", out.to_str().unwrap()])
+        .ok();
+    assert_eq!(std::fs::read(&out).unwrap(), b"v2");
+}
