@@ -261,6 +261,46 @@ impl ContainerRoot {
         writer.finish()
     }
 
+    /// Reads the regular file at `path` (every symlink resolved in-root), at most `limit`
+    /// bytes; `None` if there is no regular file there.
+    pub fn read_file(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>> {
+        let comps = clean_abs(path);
+        let missing = |e: Errno| matches!(e, Errno::NOENT | Errno::NOTDIR | Errno::LOOP);
+        let resolved = match self.root.resolve(&comps, true) {
+            Ok(r) => r,
+            Err(e) if missing(e) => return Ok(None),
+            Err(e) => return Err(e).ctx(|| format!("resolve {path}")),
+        };
+        let Some((name, parent)) = resolved.split_last() else {
+            return Ok(None);
+        };
+        let dir = match self.root.open_dir(parent) {
+            Ok(fd) => fd,
+            Err(e) if missing(e) => return Ok(None),
+            Err(e) => return Err(e).ctx(|| format!("resolve {path}")),
+        };
+        let fd = match rustix::fs::openat(
+            &dir,
+            name.as_os_str(),
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(e) if missing(e) => return Ok(None),
+            Err(e) => return Err(e).ctx(|| format!("open {path}")),
+        };
+        let st = rustix::fs::fstat(&fd).ctx(|| format!("stat {path}"))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        File::from(fd)
+            .take(limit)
+            .read_to_end(&mut out)
+            .ctx(|| format!("read {path}"))?;
+        Ok(Some(out))
+    }
+
     /// `PUT /containers/{id}/archive?path=`: extracts the tar (plain or compressed) read from
     /// `reader` into the directory at `path` (followed, also when it is a symlink).
     /// `PathNotFound` if it does not exist, `NotADirectory` if it is not a directory; a
@@ -690,6 +730,19 @@ mod tests {
             Err(ContentError::Breakout { .. })
         ));
         assert!(!dir.path().join("escape").exists());
+    }
+
+    #[test]
+    fn read_file_in_root() {
+        let (dir, _host) = tree();
+        let root = ContainerRoot::open(dir.path()).unwrap();
+        assert_eq!(
+            root.read_file("/etclink/passwd", 100).unwrap().unwrap(),
+            b"container passwd"
+        );
+        assert_eq!(root.read_file("/etc/passwd", 4).unwrap().unwrap(), b"cont");
+        assert_eq!(root.read_file("/hostlink/secret", 100).unwrap(), None);
+        assert_eq!(root.read_file("/etc", 100).unwrap(), None);
     }
 
     #[test]
