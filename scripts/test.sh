@@ -65,7 +65,7 @@ fi
 section "berth CLI end to end against berthd"
 # The CLI's e2e tests speak to whatever daemon BERTH_TEST_HOST names: here a
 # berthd of this build, in its own data root, with a busybox image imported by
-# the CLI itself. (stdin attach is issue 5: that one test is skipped.)
+# the CLI itself.
 if [ "$build_status" = 0 ]; then
   e2e=$(mktemp -d /tmp/berth-cli-e2e.XXXXXX)
   target=${CARGO_TARGET_DIR:-$REPO/target}/debug
@@ -75,7 +75,7 @@ if [ "$build_status" = 0 ]; then
   for _ in $(seq 200); do [ -S "$e2e/run/berth.sock" ] && break; sleep 0.05; done
   bash "$REPO/scripts/busybox-rootfs.sh" "$e2e/rootfs" >/dev/null
   tar -C "$e2e/rootfs" -c . | BERTH_HOST="unix://$e2e/run/berth.sock" "$target/berth" import - busybox:latest >/dev/null
-  BERTH_TEST_HOST="unix://$e2e/run/berth.sock" "$cargo" test -p cli --test e2e -- --skip stdin_tty_and_start_attach 2>&1 | tee "$log"
+  BERTH_TEST_HOST="unix://$e2e/run/berth.sock" "$cargo" test -p cli --test e2e 2>&1 | tee "$log"
   cli_status=${PIPESTATUS[0]}
   read -r cli_passed cli_failed < <(awk '/^test result:/ {
       for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i }

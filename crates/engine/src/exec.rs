@@ -190,20 +190,6 @@ fn exec_env(
     env
 }
 
-/// The daemon's bounding set (CapBnd of /proc/self/status, proc(5)), as a bit mask by
-/// capability number; every capability when it cannot be read.
-fn held_capabilities() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| parse_cap_bnd(&status))
-        .unwrap_or(u64::MAX)
-}
-
-fn parse_cap_bnd(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("CapBnd:"))?;
-    u64::from_str_radix(line["CapBnd:".len()..].trim(), 16).ok()
-}
-
 /// The exit code dockerd records for an exec that could not be started: 126 whatever the cause,
 /// a missing program included (observed with dockerd: `docker exec c nosuch` exits 126, while
 /// `docker run` of a missing program exits 127).
@@ -382,13 +368,10 @@ impl Engine {
         if config.privileged.unwrap_or(false) {
             // dockerd gives a privileged exec every capability (bounding, permitted, effective);
             // only those the daemon holds itself can be given (capset(2) refuses more).
-            let held = held_capabilities();
-            let all: std::collections::HashSet<Capability> = crate::spec::ALL_CAPABILITIES
+            let all: std::collections::HashSet<Capability> = crate::spec::held_capabilities()
                 .iter()
-                .enumerate()
-                .filter(|(number, _)| held & (1u64 << number) != 0)
-                .filter_map(|(_, name)| {
-                    serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
+                .filter_map(|name| {
+                    serde_json::from_value(serde_json::Value::String(name.clone())).ok()
                 })
                 .collect();
             process.set_capabilities(Some(
@@ -609,14 +592,6 @@ mod tests {
         );
         let env = exec_env("box", false, &[], &strings(&["HOME=/x"]), Some("/root"));
         assert_eq!(env, strings(&[DEFAULT_PATH, "HOSTNAME=box", "HOME=/x"]));
-    }
-
-    #[test]
-    fn reads_the_bounding_set() {
-        let status = "Name:\tx\nCapBnd:\t000001fffeffffff\nCapAmb:\t0\n";
-        assert_eq!(parse_cap_bnd(status), Some(0x1fffeffffff));
-        assert_eq!(parse_cap_bnd("Name: x"), None);
-        assert_ne!(held_capabilities(), 0);
     }
 
     #[test]

@@ -174,9 +174,36 @@ fn capability_name(name: &str) -> String {
     }
 }
 
+/// The daemon's bounding set (CapBnd of /proc/self/status, proc(5)), as a bit mask by
+/// capability number; every capability when it cannot be read.
+fn held_capability_mask() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| parse_cap_bnd(&status))
+        .unwrap_or(u64::MAX)
+}
+
+fn parse_cap_bnd(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("CapBnd:"))?;
+    u64::from_str_radix(line["CapBnd:".len()..].trim(), 16).ok()
+}
+
+/// The names of every capability the daemon holds: what `--privileged` and `--cap-add ALL` give.
+/// Docker asks for all of them, which capset(2) refuses on a host whose root lacks some (this
+/// one has no CAP_SYS_RESOURCE); a container cannot get more than its creator holds anyway.
+pub(crate) fn held_capabilities() -> Vec<String> {
+    let held = held_capability_mask();
+    ALL_CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(number, _)| held & (1u64 << number) != 0)
+        .map(|(_, name)| name.to_string())
+        .collect()
+}
+
 /// The capability set from Docker's defaults and --cap-add/--cap-drop ("ALL" allowed).
 pub fn capabilities(host_config: &HostConfig) -> Result<HashSet<Capability>> {
-    let all: Vec<String> = ALL_CAPABILITIES.iter().map(|c| c.to_string()).collect();
+    let all = held_capabilities();
     let privileged = host_config.privileged.unwrap_or(false);
     let mut names: Vec<String> = if privileged {
         all.clone()
@@ -719,5 +746,13 @@ mod tests {
             build(&input(&config, &net)).unwrap_err().kind,
             types::ErrorKind::NotFound
         );
+    }
+
+    #[test]
+    fn reads_the_bounding_set() {
+        let status = "Name:\tx\nCapBnd:\t000001fffeffffff\nCapAmb:\t0\n";
+        assert_eq!(parse_cap_bnd(status), Some(0x1fffeffffff));
+        assert_eq!(parse_cap_bnd("Name: x"), None);
+        assert!(held_capabilities().contains(&"CAP_CHOWN".to_string()));
     }
 }
