@@ -57,8 +57,8 @@ cleanup() {
   set +e
   for engine in "${ENGINES[@]}"; do
     if [ -n "${HOST[$engine]:-}" ]; then
-      ids=$("$DOCKER" -H "${HOST[$engine]}" ps -aq 2>/dev/null)
-      [ -n "$ids" ] && "$DOCKER" -H "${HOST[$engine]}" rm -f $ids >/dev/null 2>&1
+      mapfile -t ids < <("$DOCKER" -H "${HOST[$engine]}" ps -aq 2>/dev/null)
+      [ "${#ids[@]}" -gt 0 ] && "$DOCKER" -H "${HOST[$engine]}" rm -f "${ids[@]}" >/dev/null 2>&1
     fi
     if [ -f "${PIDFILE[$engine]:-/nonexistent}" ]; then
       pid=$(cat "${PIDFILE[$engine]}")
