@@ -319,9 +319,14 @@ fn reap_zombie_shims() {
             continue;
         };
         let fields: Vec<&str> = rest.split_whitespace().collect();
+        // Only the forked shims (session leaders after their setsid): a foreground
+        // `berth-shim start` of another test is that test's own child to wait for, and
+        // reaping it here made its wait fail with ECHILD.
+        let session_leader = fields.get(3) == Some(&pid.to_string().as_str());
         if head.ends_with("(berth-shim")
             && fields.first() == Some(&"Z")
             && fields.get(1) == Some(&me.as_str())
+            && session_leader
         {
             // SAFETY: waitpid on a specific zombie child; WNOHANG never blocks.
             unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
