@@ -21,6 +21,9 @@ fn daemon() -> Daemon {
 #[test]
 fn init_is_pid_1_and_runs_the_command() {
     let daemon = daemon();
+    // `docker info` names the init binary, as dockerd names docker-init.
+    let info = daemon.docker(&["info", "--format", "{{.InitBinary}}"]);
+    assert_eq!(info.ok().out(), "berth-init");
     let ps = daemon.docker(&["run", "--rm", "--init", "busybox", "ps"]);
     ps.ok();
     // busybox ps: PID USER TIME COMMAND

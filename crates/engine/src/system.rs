@@ -153,7 +153,15 @@ impl Engine {
             default_runtime: Some("berth".into()),
             live_restore_enabled: Some(true),
             isolation: Some(bollard_stubs::models::SystemInfoIsolationEnum::DEFAULT),
-            init_binary: Some(String::new()),
+            // dockerd names the binary it runs for --init ("docker-init"); ours is berth-init.
+            init_binary: Some(
+                self.config
+                    .init_binary
+                    .as_ref()
+                    .and_then(|path| path.file_name())
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            ),
             security_options: Some(vec![
                 "name=seccomp,profile=unconfined".into(),
                 "name=cgroupns".into(),
