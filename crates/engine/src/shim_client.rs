@@ -1,8 +1,5 @@
 //! Talking to a container's `berth-shim`: starting it, and its socket protocol (one JSON request
 //! per connection, one JSON answer line). See the shim crate for the other side.
-// The attach, resize and exec clients are called by the interactive modules (issue 5), which
-// are being wired up at the same time.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
@@ -328,18 +325,6 @@ pub async fn launch_exec(launch: &ExecLaunch<'_>) -> Result<()> {
             "exec shim failed: {line} {}",
             String::from_utf8_lossy(&output.stderr).trim()
         ))),
-    }
-}
-
-/// Ends an exec shim whose process was never started (its state directory goes with it).
-/// A shim whose process runs refuses; a shim already gone is fine.
-pub async fn shutdown(state_dir: &Path) -> Result<()> {
-    match request(state_dir, Request::Shutdown).await {
-        Err(_) => Ok(()),
-        Ok(answer) => match answer.get("error").and_then(|e| e.as_str()) {
-            Some(message) => Err(refused(message)),
-            None => Ok(()),
-        },
     }
 }
 
