@@ -155,7 +155,7 @@ pub struct PruneArgs {
 
 /// Runs `op` on each name, printing the name on success and the error otherwise; exit 1 when
 /// any failed (docker's behaviour for multi-container verbs).
-async fn each<F, Fut>(names: &[String], op: F) -> CmdResult
+pub(crate) async fn each<F, Fut>(names: &[String], op: F) -> CmdResult
 where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = Result<(), client::Error>>,

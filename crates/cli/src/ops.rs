@@ -8,7 +8,8 @@ use client::Client;
 use client::containers::CommitOptions;
 use client::models::ContainerUpdateBody;
 
-use crate::app::{CmdResult, Failure, describe};
+use crate::app::{CmdResult, Failure};
+use crate::container::each;
 use crate::options;
 use crate::tabwriter::TabWriter;
 
@@ -133,26 +134,6 @@ pub struct CommitArgs {
     /// Repository and tag of the new image
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub reference: Option<String>,
-}
-
-/// Runs `op` on each container, printing the name given on success and docker's error line
-/// otherwise; exit 1 if any failed.
-async fn each<F, Fut>(names: &[String], op: F) -> CmdResult
-where
-    F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = Result<(), client::Error>>,
-{
-    let mut failed = false;
-    for n in names {
-        match op(n.clone()).await {
-            Ok(()) => println!("{n}"),
-            Err(e) => {
-                eprintln!("{}", describe(&e));
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed { 1 } else { 0 })
 }
 
 /// The table of `top`: the titles, then one row per process, aligned as docker does

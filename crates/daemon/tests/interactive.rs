@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, docker_cli, wait_until};
+use common::{Daemon, docker_cli, http, wait_until};
 
 /// The docker CLI running on the slave side of a pty, as in a terminal: its own session with
 /// the pty as controlling terminal, so it gets SIGWINCH when the window size changes.
@@ -147,30 +147,6 @@ impl Drop for Terminal {
             let _ = self.child.wait();
         }
     }
-}
-
-/// One HTTP/1.1 request on the daemon's socket; returns the status and body.
-fn http(daemon: &Daemon, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-    let mut stream = std::os::unix::net::UnixStream::connect(&daemon.socket).expect("connect");
-    let body = body.unwrap_or("");
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).expect("send");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{method} {path}: no status in {text:?}"));
-    (status, rest.to_string())
 }
 
 fn inspect(daemon: &Daemon, format: &str, name: &str) -> String {
