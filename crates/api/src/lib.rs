@@ -29,6 +29,9 @@ pub struct AppState {
 /// (for its body or an upgrade).
 pub struct ApiRequest {
     pub method: Method,
+    /// The API version of a versioned path (`/v1.41/...`); None for an unversioned one,
+    /// which means the newest.
+    pub version: Option<(u32, u32)>,
     pub segments: Vec<String>,
     pub query: Query,
     pub request: Request,
@@ -54,6 +57,7 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
         .filter(|s| !s.is_empty())
         .map(|s| percent_decode(s))
         .collect();
+    let mut api_version = None;
     if let Some(version) = segments
         .first()
         .and_then(|s| s.strip_prefix('v'))
@@ -79,6 +83,7 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
                 .into_response());
             }
             segments.remove(0);
+            api_version = Some(asked);
         }
     }
     let query = match Query::parse(request.uri().query()) {
@@ -87,6 +92,7 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     };
     let api = ApiRequest {
         method: request.method().clone(),
+        version: api_version,
         segments,
         query,
         request,
@@ -98,6 +104,7 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
         Some("containers") => routes::containers::route(&state, api).await,
         Some("images") => routes::images::route(&state, api).await,
         Some("exec") => routes::exec::route(&state, api).await,
+        Some("volumes") => routes::volumes::route(&state, api).await,
         Some("commit") => routes::archive::route(&state, api).await,
         _ => Err(not_found(&path)),
     };

@@ -24,6 +24,27 @@ pub fn copy_tree(src: &Path, dst: &Path) -> Result<()> {
     copy_meta(src, dst, &fs::symlink_metadata(src).ctx(|| stat_ctx(src))?)
 }
 
+/// Sum of the sizes of the regular files under `dir`, not following symlinks (what `docker
+/// ps --size` and `docker system df` count).
+pub fn tree_size(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).ctx(|| format!("read {}", d.display()))? {
+            let entry = entry.ctx(|| format!("read {}", d.display()))?;
+            let meta = entry
+                .metadata()
+                .ctx(|| format!("stat {}", entry.path().display()))?;
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if meta.is_file() {
+                total += meta.len();
+            }
+        }
+    }
+    Ok(total)
+}
+
 fn stat_ctx(p: &Path) -> String {
     format!("stat {}", p.display())
 }

@@ -27,7 +27,7 @@ pub use blob_store::{BlobStore, Ingester, Manager, Provider, ingest_bytes, read_
 pub use chain_id::{chain_id, chain_ids, next_chain_id};
 pub use changes::{Change, ChangeKind, overlay_changes, tree_changes};
 pub use compression::{Compression, decompress, detect};
-pub use copy::copy_tree;
+pub use copy::{copy_tree, tree_size};
 pub use diff::{diff_overlay_upper, diff_trees};
 pub use error::{ContentError, Result};
 pub use hash::{HashingReader, HashingWriter, sha256_digest};

@@ -261,6 +261,24 @@ impl ContainerRoot {
         writer.finish()
     }
 
+    /// Opens the directory at `path` (every symlink resolved in-root, the last one too);
+    /// `None` if there is no directory there. For copying an image's content into a new
+    /// volume, which must not follow a link of the image out of its root.
+    pub fn open_dir(&self, path: &str) -> Result<Option<OwnedFd>> {
+        let comps = clean_abs(path);
+        let missing = |e: Errno| matches!(e, Errno::NOENT | Errno::NOTDIR | Errno::LOOP);
+        let resolved = match self.root.resolve(&comps, true) {
+            Ok(r) => r,
+            Err(e) if missing(e) => return Ok(None),
+            Err(e) => return Err(e).ctx(|| format!("resolve {path}")),
+        };
+        match self.root.open_dir(&resolved) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(e) if missing(e) => Ok(None),
+            Err(e) => Err(e).ctx(|| format!("open {path}")),
+        }
+    }
+
     /// Reads the regular file at `path` (every symlink resolved in-root), at most `limit`
     /// bytes; `None` if there is no regular file there.
     pub fn read_file(&self, path: &str, limit: u64) -> Result<Option<Vec<u8>>> {

@@ -25,6 +25,11 @@ struct FileConfig {
     init: Option<bool>,
     /// The init binary for `--init` (dockerd's `init-path`).
     init_path: Option<PathBuf>,
+    /// Directories searched for volume plugins (`--plugin-dir`).
+    #[serde(default)]
+    plugin_dirs: Vec<PathBuf>,
+    /// Seconds a volume plugin has to answer (`--plugin-timeout`).
+    plugin_timeout: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +104,21 @@ impl Settings {
         if let Some(path) = find_in_path("berth-runtime") {
             runtimes.entry("berth-runtime".into()).or_insert(path);
         }
+        let mut volume_plugins = volume::PluginConfig::default();
+        let plugin_dirs = if args.plugin_dirs.is_empty() {
+            file.plugin_dirs
+        } else {
+            args.plugin_dirs.clone()
+        };
+        if !plugin_dirs.is_empty() {
+            volume_plugins.dirs = plugin_dirs;
+        }
+        if let Some(seconds) = args.plugin_timeout.or(file.plugin_timeout) {
+            if !(seconds > 0.0 && seconds.is_finite()) {
+                anyhow::bail!("invalid plugin timeout {seconds}: must be a positive number of seconds");
+            }
+            volume_plugins.timeout = std::time::Duration::from_secs_f64(seconds);
+        }
         Ok(Self {
             engine: engine::EngineConfig {
                 data_root,
@@ -107,6 +127,7 @@ impl Settings {
                 runtimes,
                 init_binary,
                 default_init: file.init.unwrap_or(false),
+                volume_plugins,
             },
             hosts,
             debug: args.debug || file.debug.unwrap_or(false),

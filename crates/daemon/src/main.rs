@@ -41,6 +41,13 @@ pub struct Args {
     /// Log format: text or json.
     #[arg(long = "log-format", default_value = "text")]
     log_format: String,
+    /// Directory searched for volume plugins (sockets, .spec and .json files); repeatable.
+    /// Default: /run/docker/plugins, /etc/docker/plugins, /usr/lib/docker/plugins.
+    #[arg(long = "plugin-dir")]
+    plugin_dirs: Vec<PathBuf>,
+    /// Seconds a volume plugin has to answer one call (default 30).
+    #[arg(long = "plugin-timeout")]
+    plugin_timeout: Option<f64>,
 }
 
 fn main() -> Result<()> {

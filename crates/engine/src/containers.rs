@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use bollard_stubs::models::{
     ContainerConfig, ContainerInspectResponse, ContainerSummary, EventMessageTypeEnum, HostConfig,
-    MountPoint,
 };
 use tokio::sync::{Mutex, watch};
 
@@ -224,9 +223,12 @@ impl Engine {
             cgroup_path: String::new(),
             seccomp: None,
             init_binary: None,
+            mounts: vec![],
+            rootfs_propagation: None,
         };
         crate::spec::build(&probe)?;
         crate::rootfs::load_seccomp(&host_config)?;
+        let mount_points = self.resolve_mounts(id, &config, &host_config).await?;
         let record = ContainerRecord {
             id: id.to_string(),
             name: name.to_string(),
@@ -240,17 +242,49 @@ impl Engine {
             state: RunState::default(),
             restart_count: 0,
             runtime,
+            mount_points,
         };
+        let result = self.save_and_prepare(&record, &image.id).await;
+        if result.is_err() {
+            self.release_mounts(id, &record.mount_points, true).await;
+        }
+        result.map(|()| record)
+    }
+
+    /// Writes a new container's record and log, prepares its rootfs, and copies the image's
+    /// content into its new volumes.
+    async fn save_and_prepare(
+        &self,
+        record: &ContainerRecord,
+        image_id: &image::ImageId,
+    ) -> Result<()> {
         let containers_root = self.config.containers_root();
         record.save(&containers_root)?;
         std::fs::File::create(record.log_path(&containers_root))?;
         let images = self.images.clone();
-        let key = id.to_string();
-        let image_id = image.id.clone();
-        tokio::task::spawn_blocking(move || images.prepare_rootfs(&key, &image_id))
+        let key = record.id.clone();
+        let image_id = image_id.clone();
+        let mounts = tokio::task::spawn_blocking(move || images.prepare_rootfs(&key, &image_id))
             .await
             .map_err(|e| Error::internal(e.to_string()))??;
-        Ok(record)
+        let copy_up = record
+            .mount_points
+            .iter()
+            .any(|p| p.kind == volume::MountKind::Volume && p.copy_data);
+        if copy_up {
+            let copied = match crate::rootfs::mount(&self.config, &record.id, &mounts) {
+                Ok(rootfs) => self.copy_up(&record.id, &rootfs, &record.mount_points).await,
+                Err(error) => Err(error),
+            };
+            crate::rootfs::unmount(&self.config, &record.id);
+            if let Err(error) = copied {
+                let images = self.images.clone();
+                let key = record.id.clone();
+                let _ = tokio::task::spawn_blocking(move || images.remove_rootfs(&key)).await;
+                return Err(error);
+            }
+        }
+        Ok(())
     }
 
     /// `GET /containers/json`.
@@ -327,8 +361,7 @@ impl Engine {
     pub async fn inspect(&self, name_or_id: &str) -> Result<ContainerInspectResponse> {
         let entry = self.find(name_or_id)?;
         let record = entry.record.lock().await;
-        let mounts: Vec<MountPoint> = Vec::new();
-        let mut inspect = record.inspect(&self.config.containers_root(), mounts);
+        let mut inspect = record.inspect(&self.config.containers_root());
         inspect.exec_ids = self.execs.live_ids(&record.id);
         Ok(inspect)
     }
@@ -338,7 +371,7 @@ impl Engine {
         self: &Arc<Self>,
         name_or_id: &str,
         force: bool,
-        _volumes: bool,
+        volumes: bool,
     ) -> Result<()> {
         let entry = self.find(name_or_id)?;
         {
@@ -360,11 +393,22 @@ impl Engine {
         if force {
             self.kill_for_removal(&entry).await?;
         }
-        self.destroy(&entry).await
+        self.destroy_with(&entry, volumes).await
     }
 
-    /// Removes the record, rootfs and files of a stopped container.
+    /// Removes the record, rootfs and files of a stopped container; its anonymous volumes
+    /// stay.
     pub(crate) async fn destroy(&self, entry: &Arc<ContainerEntry>) -> Result<()> {
+        self.destroy_with(entry, false).await
+    }
+
+    /// Removes the record, rootfs and files of a stopped container, and with
+    /// `remove_volumes` (`rm -v`, `--rm`) its anonymous volumes.
+    pub(crate) async fn destroy_with(
+        &self,
+        entry: &Arc<ContainerEntry>,
+        remove_volumes: bool,
+    ) -> Result<()> {
         let mut record = entry.record.lock().await;
         if record.state.status == Status::Removing {
             return Ok(());
@@ -386,6 +430,8 @@ impl Engine {
             .expect("containers lock")
             .remove(&id);
         self.names.write().expect("names lock").remove(&record.name);
+        self.release_mounts(&id, &record.mount_points, remove_volumes)
+            .await;
         let name = record.name.clone();
         let image = record.image_name.clone();
         {
@@ -548,6 +594,11 @@ fn matches_filters(record: &ContainerRecord, filters: &HashMap<String, Vec<Strin
                     || record.image_name == format!("{value}:latest")
             }
             "network" => record.host_config.network_mode.as_deref() == Some(value.as_str()),
+            // A volume's name, or a mount's destination (dockerd's `volume` filter).
+            "volume" => record
+                .mount_points
+                .iter()
+                .any(|p| (!p.name.is_empty() && p.name == *value) || p.destination == *value),
             _ => true,
         })
     })

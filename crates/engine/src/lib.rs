@@ -25,6 +25,7 @@ pub mod spec;
 mod stats;
 mod system;
 mod user;
+pub mod volumes;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -38,6 +39,7 @@ pub use containers::{ContainerFilters, CreateRequest, WaitCondition};
 pub use error::{Error, Result};
 pub use record::{ContainerRecord, Status};
 pub use system::{API_VERSION, MIN_API_VERSION, VERSION};
+pub use volumes::VolumeCreate;
 
 /// Where the engine keeps things and which helper programs it runs.
 #[derive(Debug, Clone)]
@@ -55,6 +57,8 @@ pub struct EngineConfig {
     pub init_binary: Option<PathBuf>,
     /// Run an init in every container whose HostConfig.Init is unset (daemon.json `init`).
     pub default_init: bool,
+    /// Where volume plugins are looked for, and their call deadline.
+    pub volume_plugins: volume::PluginConfig,
 }
 
 impl EngineConfig {
@@ -63,6 +67,9 @@ impl EngineConfig {
     }
     pub fn shims_root(&self) -> PathBuf {
         self.run_root.join("shims")
+    }
+    pub fn volumes_root(&self) -> PathBuf {
+        self.data_root.join("volumes")
     }
 }
 
@@ -89,6 +96,8 @@ pub struct Engine {
     /// Name -> id.
     pub(crate) names: RwLock<HashMap<String, String>>,
     pub(crate) images: Arc<image::ImageStore>,
+    /// Volumes of every driver, with the containers referencing them.
+    pub(crate) volumes: Arc<volume::VolumeStore>,
     pub events: events::Events,
     /// Exit codes of containers removed in the last seconds, by id and by name: a wait that
     /// arrives just after an automatic removal still gets its answer.
@@ -109,11 +118,19 @@ impl Engine {
             tokio::task::spawn_blocking(move || image::ImageStore::open(images_root).map(Arc::new))
                 .await
                 .map_err(|e| Error::internal(e.to_string()))??;
+        let volumes_root = config.volumes_root();
+        let plugins = config.volume_plugins.clone();
+        let volumes = tokio::task::spawn_blocking(move || {
+            volume::VolumeStore::open(&volumes_root, plugins).map(Arc::new)
+        })
+        .await
+        .map_err(|e| Error::internal(e.to_string()))??;
         let engine = Arc::new(Self {
             config,
             containers: RwLock::new(HashMap::new()),
             names: RwLock::new(HashMap::new()),
             images,
+            volumes,
             events: events::Events::default(),
             recently_removed: std::sync::Mutex::new(HashMap::new()),
             attaches: Default::default(),

@@ -99,7 +99,7 @@ impl Engine {
             if record.host_config.auto_remove.unwrap_or(false) {
                 drop(record);
                 entry.status.send_modify(|c| c.exits += 1);
-                let _ = self.destroy(&entry).await;
+                let _ = self.destroy_with(&entry, true).await;
             }
             return Err(error);
         }
@@ -160,6 +160,7 @@ impl Engine {
             }
             Err(error) => {
                 crate::rootfs::unmount(&self.config, &id);
+                self.unmount_volumes(record).await;
                 let _ = std::fs::remove_dir_all(self.shim_dir(&id));
                 record.state.error = error.message.clone();
                 record.state.exit_code = if error.message.contains("executable file not found")
@@ -204,6 +205,7 @@ impl Engine {
             .await
             .map_err(|e| Error::internal(e.to_string()))??;
         let rootfs = crate::rootfs::mount(&self.config, &id, &mounts)?;
+        let prepared = self.mount_volumes(record).await?;
         let hostname = record
             .config
             .hostname
@@ -264,6 +266,8 @@ impl Engine {
                 self.config.default_init,
                 self.config.init_binary.as_deref(),
             )?,
+            mounts: prepared.mounts,
+            rootfs_propagation: prepared.root_propagation.map(|p| p.as_str().to_string()),
         };
         let spec = crate::spec::build(&input)?;
         let bundle = self.config.containers_root().join(&id).join("bundle");
@@ -323,6 +327,7 @@ impl Engine {
         );
         record.state.pid = 0;
         crate::rootfs::unmount(&self.config, &id);
+        self.unmount_volumes(&record).await;
         let _ = std::fs::remove_dir_all(self.shim_dir(&id));
         let _ = record.save(&self.config.containers_root());
         let mut attributes = Self::attributes(&record);
@@ -344,7 +349,7 @@ impl Engine {
         });
         if record.host_config.auto_remove.unwrap_or(false) {
             drop(record);
-            if let Err(error) = self.destroy(&entry).await {
+            if let Err(error) = self.destroy_with(&entry, true).await {
                 tracing::warn!("auto-remove of {id}: {error}");
             }
             return;
@@ -590,11 +595,13 @@ impl Engine {
             let running = record.state.status.is_running();
             let pid = record.state.pid;
             let state_dir = self.shim_dir(&record.id);
+            let alive = running && shim_client::is_alive(&state_dir).await;
+            self.restore_volumes(&record, alive);
             let entry = self.insert(record);
             if !running {
                 continue;
             }
-            if shim_client::is_alive(&state_dir).await {
+            if alive {
                 self.monitor(entry, pid);
             } else {
                 let exit =
@@ -602,6 +609,7 @@ impl Engine {
                 self.handle_exit(entry, pid, exit).await;
             }
         }
+        self.volumes.unmount_idle();
         Ok(())
     }
 }

@@ -80,6 +80,9 @@ pub struct ContainerRecord {
     pub restart_count: i64,
     /// Name of the OCI runtime ("berth" = built in).
     pub runtime: String,
+    /// Volumes, binds and tmpfs mounts, resolved at create (dockerd's MountPoints).
+    #[serde(default)]
+    pub mount_points: Vec<volume::MountPoint>,
 }
 
 /// The zero time Docker prints for "never".
@@ -192,12 +195,13 @@ impl ContainerRecord {
         }
     }
 
+    /// Inspect's `Mounts`.
+    pub fn mounts(&self) -> Vec<MountPoint> {
+        self.mount_points.iter().map(|p| p.model()).collect()
+    }
+
     /// `GET /containers/{id}/json`.
-    pub fn inspect(
-        &self,
-        containers_root: &Path,
-        mounts: Vec<MountPoint>,
-    ) -> ContainerInspectResponse {
+    pub fn inspect(&self, containers_root: &Path) -> ContainerInspectResponse {
         let dir = self.dir(containers_root);
         ContainerInspectResponse {
             id: Some(self.id.clone()),
@@ -222,7 +226,7 @@ impl ContainerRecord {
             graph_driver: None,
             size_rw: None,
             size_root_fs: None,
-            mounts: Some(mounts),
+            mounts: Some(self.mounts()),
             config: Some(self.config.clone()),
             network_settings: Some(NetworkSettings {
                 sandbox_key: Some(String::new()),
@@ -273,7 +277,7 @@ impl ContainerRecord {
                 network_mode: self.host_config.network_mode.clone(),
                 ..Default::default()
             }),
-            mounts: Some(Vec::new()),
+            mounts: Some(self.mounts()),
             ..Default::default()
         }
     }

@@ -126,6 +126,11 @@ pub struct SpecInput<'a> {
     /// (see [`init_binary`]): bind-mounted read-only at [`INIT_PATH`] and put before the
     /// command, `INIT_PATH -- args...`, as dockerd does.
     pub init_binary: Option<PathBuf>,
+    /// The container's volumes, binds and tmpfs mounts, in mount order. They replace a
+    /// default mount or an /etc file at the same destination.
+    pub mounts: Vec<volume::ContainerMount>,
+    /// `linux.rootfsPropagation` when binds need it (`rshared`, `rslave`).
+    pub rootfs_propagation: Option<String>,
 }
 
 /// Where the init is mounted inside the container: dockerd's path, which tools and scripts
@@ -373,15 +378,17 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
             &["rbind", "rprivate"],
         )?);
     }
-    for (destination, options) in host.tmpfs.iter().flatten() {
-        if !destination.starts_with('/') {
-            return Err(Error::invalid(format!(
-                "invalid mount path: '{destination}' mount path must be absolute"
-            )));
-        }
-        let mut all = vec!["nosuid", "nodev", "noexec"];
-        all.extend(options.split(',').filter(|o| !o.is_empty()));
-        mounts.push(mount(destination, "tmpfs", "tmpfs", &all)?);
+    // The user's mounts win over a default at the same destination (-v x:/dev/shm), as
+    // in dockerd's setMounts.
+    mounts.retain(|m| {
+        !input
+            .mounts
+            .iter()
+            .any(|user| Path::new(&user.destination) == m.destination())
+    });
+    for user in &input.mounts {
+        let options: Vec<&str> = user.options.iter().map(String::as_str).collect();
+        mounts.push(mount(&user.destination, &user.kind, &user.source, &options)?);
     }
     if let Some(init) = &input.init_binary {
         mounts.push(mount(
@@ -465,6 +472,9 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
         .build()
         .map_err(bad)?;
     spec.set_hostname(hostname);
+    if let (Some(propagation), Some(linux)) = (&input.rootfs_propagation, spec.linux_mut()) {
+        linux.set_rootfs_propagation(Some(propagation.clone()));
+    }
     if let Some(domain) = input.config.domainname.clone().filter(|d| !d.is_empty()) {
         spec.set_domainname(Some(domain));
     }
@@ -597,6 +607,8 @@ mod tests {
             cgroup_path: "/berth/x".into(),
             seccomp: None,
             init_binary: None,
+            mounts: vec![],
+            rootfs_propagation: None,
         }
     }
 

@@ -228,8 +228,8 @@ pub struct DiskUsage {
     pub images: Vec<ImageSummary>,
     /// Every container, with `SizeRw` and `SizeRootFs`.
     pub containers: Vec<ContainerSummary>,
-    /// Volumes: none until Berth has volumes.
-    pub volumes: Vec<serde_json::Value>,
+    /// Every volume, with `UsageData` (its size and how many containers reference it).
+    pub volumes: Vec<volume::VolumeView>,
     /// Build cache records: none until Berth builds images.
     pub build_cache: Vec<serde_json::Value>,
 }
@@ -331,7 +331,7 @@ impl Engine {
             layers_size,
             images,
             containers,
-            volumes: Vec::new(),
+            volumes: self.volume_usage().await,
             build_cache: Vec::new(),
         })
     }

@@ -966,7 +966,7 @@ impl ImageStore {
     /// Bytes used by a container's changes (`SizeRw`).
     pub fn rootfs_size(&self, container_key: &str) -> Result<u64> {
         let dir = self.snapshots.active_fs(container_key)?;
-        dir_size(&dir)
+        Ok(content::tree_size(&dir)?)
     }
 }
 
@@ -984,26 +984,6 @@ impl<R: Read> Read for SourceReader<R> {
             }
         })
     }
-}
-
-/// Sum of the sizes of regular files under `dir`, not following symlinks.
-fn dir_size(dir: &Path) -> Result<u64> {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).ctx(|| format!("read {}", d.display()))? {
-            let entry = entry.ctx(|| format!("read {}", d.display()))?;
-            let meta = entry
-                .metadata()
-                .ctx(|| format!("stat {}", entry.path().display()))?;
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else if meta.is_file() {
-                total += meta.len();
-            }
-        }
-    }
-    Ok(total)
 }
 
 /// Docker refuses to create a tag that carries a digest.

@@ -7,3 +7,4 @@ pub mod exec;
 pub mod images;
 pub mod ops;
 pub mod system;
+pub mod volumes;
