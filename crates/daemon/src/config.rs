@@ -115,7 +115,9 @@ impl Settings {
         }
         if let Some(seconds) = args.plugin_timeout.or(file.plugin_timeout) {
             if !(seconds > 0.0 && seconds.is_finite()) {
-                anyhow::bail!("invalid plugin timeout {seconds}: must be a positive number of seconds");
+                anyhow::bail!(
+                    "invalid plugin timeout {seconds}: must be a positive number of seconds"
+                );
             }
             volume_plugins.timeout = std::time::Duration::from_secs_f64(seconds);
         }

@@ -589,7 +589,6 @@ fn create_with_invalid_settings_is_400() {
 }
 
 #[test]
-#[ignore = "daemon bug: a negative Memory and a relative bind destination are accepted (201) where dockerd answers 400"]
 fn create_with_negative_memory_or_relative_bind_target_is_400() {
     let daemon = Daemon::start();
     daemon.import_busybox();

@@ -273,7 +273,10 @@ impl Engine {
             .any(|p| p.kind == volume::MountKind::Volume && p.copy_data);
         if copy_up {
             let copied = match crate::rootfs::mount(&self.config, &record.id, &mounts) {
-                Ok(rootfs) => self.copy_up(&record.id, &rootfs, &record.mount_points).await,
+                Ok(rootfs) => {
+                    self.copy_up(&record.id, &rootfs, &record.mount_points)
+                        .await
+                }
                 Err(error) => Err(error),
             };
             crate::rootfs::unmount(&self.config, &record.id);

@@ -388,7 +388,12 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
     });
     for user in &input.mounts {
         let options: Vec<&str> = user.options.iter().map(String::as_str).collect();
-        mounts.push(mount(&user.destination, &user.kind, &user.source, &options)?);
+        mounts.push(mount(
+            &user.destination,
+            &user.kind,
+            &user.source,
+            &options,
+        )?);
     }
     if let Some(init) = &input.init_binary {
         mounts.push(mount(

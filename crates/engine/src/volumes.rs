@@ -135,7 +135,11 @@ impl Engine {
 
     /// Creates (or finds) the volume of a request, referenced by container `id`; returns the
     /// mount point and whether the volume is new.
-    async fn volume_mount_point(&self, id: &str, request: &MountRequest) -> Result<(MountPoint, bool)> {
+    async fn volume_mount_point(
+        &self,
+        id: &str,
+        request: &MountRequest,
+    ) -> Result<(MountPoint, bool)> {
         let (record, created) = self
             .volumes
             .create(volume::CreateRequest {
@@ -150,10 +154,8 @@ impl Engine {
             self.volume_event("create", &record.name, &[("driver", &record.driver)]);
         }
         let mountpoint = self.volumes.view(&record).mountpoint;
-        let point = MountPoint::from_request(
-            request,
-            Some((&record.name, &record.driver, &mountpoint)),
-        );
+        let point =
+            MountPoint::from_request(request, Some((&record.name, &record.driver, &mountpoint)));
         Ok((point, created))
     }
 
@@ -161,9 +163,11 @@ impl Engine {
     fn bind_mount_point(&self, request: &MountRequest) -> MountPoint {
         let mut point = MountPoint::from_request(request, None);
         if !request.propagation_given {
-            point.propagation =
-                volume::propagation::default_propagation(Path::new(&point.source), &self.config.data_root)
-                    .to_string();
+            point.propagation = volume::propagation::default_propagation(
+                Path::new(&point.source),
+                &self.config.data_root,
+            )
+            .to_string();
         }
         point
     }
@@ -210,7 +214,8 @@ impl Engine {
         };
         for raw in host.volumes_from.iter().flatten() {
             let (source, writable) = spec::parse_volumes_from(raw)?;
-            let entry = self.find(&source)?;
+            // dockerd answers 400 here: the container is a parameter of the create.
+            let entry = self.find(&source).map_err(|e| Error::invalid(e.message))?;
             let borrowed: Vec<MountPoint> = entry
                 .record
                 .lock()
@@ -294,13 +299,18 @@ impl Engine {
     /// Copies the image's content at each copy-up mount point into its volume while the
     /// volume is empty (dockerd's populateVolumes, at create). `rootfs` is the container's
     /// root, mounted by the caller.
-    pub(crate) async fn copy_up(&self, id: &str, rootfs: &Path, points: &[MountPoint]) -> Result<()> {
+    pub(crate) async fn copy_up(
+        &self,
+        id: &str,
+        rootfs: &Path,
+        points: &[MountPoint],
+    ) -> Result<()> {
         for point in points {
             if point.kind != MountKind::Volume || !point.copy_data || !point.subpath.is_empty() {
                 continue;
             }
-            let root = content::ContainerRoot::open(rootfs)
-                .map_err(|e| Error::internal(e.to_string()))?;
+            let root =
+                content::ContainerRoot::open(rootfs).map_err(|e| Error::internal(e.to_string()))?;
             let Some(source) = root
                 .open_dir(&point.destination)
                 .map_err(|e| Error::internal(e.to_string()))?
@@ -385,11 +395,13 @@ impl Engine {
                         }
                         // `-v` makes a missing host directory, as dockerd does.
                         std::fs::create_dir_all(source).map_err(|e| {
-                            Error::internal(format!("error while creating mount source path '{}': {e}", point.source))
+                            Error::internal(format!(
+                                "error while creating mount source path '{}': {e}",
+                                point.source
+                            ))
                         })?;
                     }
-                    let needed =
-                        volume::propagation::check(point, &table, &self.config.data_root)?;
+                    let needed = volume::propagation::check(point, &table, &self.config.data_root)?;
                     prepared.root_propagation = prepared.root_propagation.max(needed);
                     prepared.mounts.push(point.container_mount(&point.source));
                 }
@@ -445,7 +457,12 @@ impl Engine {
 
     /// Drops container `id`'s references to its volumes; with `remove_anonymous` (`rm -v`,
     /// `--rm`) removes the volumes it did not name, unless another container uses them.
-    pub(crate) async fn release_mounts(&self, id: &str, points: &[MountPoint], remove_anonymous: bool) {
+    pub(crate) async fn release_mounts(
+        &self,
+        id: &str,
+        points: &[MountPoint],
+        remove_anonymous: bool,
+    ) {
         for point in points {
             if point.kind != MountKind::Volume {
                 continue;

@@ -39,12 +39,21 @@ pub enum Error {
         reason: String,
     },
     /// No plugin of that name in the plugin directories.
-    #[error("error looking up volume plugin {0}: plugin {0:?} not found")]
-    PluginNotFound(String),
+    #[error("{op} {name}: error looking up volume plugin {plugin}: plugin {plugin:?} not found")]
+    PluginNotFound {
+        op: &'static str,
+        name: String,
+        plugin: String,
+    },
     /// A plugin was found but its activation failed (no answer, a garbage answer, not a
     /// volume driver).
-    #[error("error looking up volume plugin {plugin}: {reason}")]
-    PluginLookup { plugin: String, reason: String },
+    #[error("{op} {name}: error looking up volume plugin {plugin}: {reason}")]
+    PluginLookup {
+        op: &'static str,
+        name: String,
+        plugin: String,
+        reason: String,
+    },
     /// A plugin call failed: the plugin's own error, an unreachable socket, a garbage answer or
     /// a timeout.
     #[error("{op} {name}: {reason}")]
@@ -84,7 +93,7 @@ impl Error {
             | Self::InvalidMount(_)
             | Self::InvalidFilter(_)
             | Self::Subpath(_) => ErrorKind::InvalidArgument,
-            Self::NoSuchVolume { .. } | Self::PluginNotFound(_) => ErrorKind::NotFound,
+            Self::NoSuchVolume { .. } | Self::PluginNotFound { .. } => ErrorKind::NotFound,
             Self::InUse { .. } | Self::NameConflict { .. } => ErrorKind::FailedPrecondition,
             Self::Plugin { .. } | Self::PluginLookup { .. } | Self::Mount(_) | Self::Io { .. } => {
                 ErrorKind::Internal
@@ -152,8 +161,13 @@ mod tests {
             "no such file or directory"
         );
         assert_eq!(
-            Error::PluginNotFound("nope".into()).to_string(),
-            "error looking up volume plugin nope: plugin \"nope\" not found"
+            Error::PluginNotFound {
+                op: "create",
+                name: "v".into(),
+                plugin: "nope".into()
+            }
+            .to_string(),
+            "create v: error looking up volume plugin nope: plugin \"nope\" not found"
         );
     }
 }

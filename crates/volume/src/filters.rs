@@ -149,7 +149,11 @@ mod tests {
             (&[("dangling", "true")][..], false, true),
             (&[("dangling", "0")][..], true, false),
             (&[("driver", "local")][..], true, false),
-            (&[("driver", "local"), ("driver", "testplugin")][..], true, true),
+            (
+                &[("driver", "local"), ("driver", "testplugin")][..],
+                true,
+                true,
+            ),
             (&[("name", "data")][..], true, false),
             (&[("name", "^cache$")][..], false, true),
             (&[("name", "^dat")][..], true, false),
@@ -166,7 +170,9 @@ mod tests {
             assert_eq!(matches_list(&f, &unused), unused_passes, "{given:?} unused");
         }
         assert_eq!(
-            check_list(&filters(&[("bogus", "1")])).unwrap_err().to_string(),
+            check_list(&filters(&[("bogus", "1")]))
+                .unwrap_err()
+                .to_string(),
             "Invalid filter 'bogus'"
         );
         assert_eq!(
@@ -180,11 +186,16 @@ mod tests {
     #[test]
     fn prune_table() {
         assert_eq!(check_prune(&filters(&[])).unwrap(), None);
-        assert_eq!(check_prune(&filters(&[("all", "true")])).unwrap(), Some(true));
+        assert_eq!(
+            check_prune(&filters(&[("all", "true")])).unwrap(),
+            Some(true)
+        );
         assert_eq!(check_prune(&filters(&[("all", "0")])).unwrap(), Some(false));
         assert!(check_prune(&filters(&[("all", "x")])).is_err());
         assert_eq!(
-            check_prune(&filters(&[("name", "x")])).unwrap_err().to_string(),
+            check_prune(&filters(&[("name", "x")]))
+                .unwrap_err()
+                .to_string(),
             "Invalid filter 'name'"
         );
         let labels = HashMap::from([("keep".to_string(), "yes".to_string())]);

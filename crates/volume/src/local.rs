@@ -106,7 +106,10 @@ impl LocalDriver {
             fs::set_permissions(&data, fs::Permissions::from_mode(0o755))
                 .ctx(|| format!("chmod {}", data.display()))?;
             if !options.is_empty() {
-                write_atomically(&dir.join(OPTIONS_FILE), &serde_json::to_vec(options).expect("map"))?;
+                write_atomically(
+                    &dir.join(OPTIONS_FILE),
+                    &serde_json::to_vec(options).expect("map"),
+                )?;
             }
             Ok(())
         })();
@@ -142,7 +145,9 @@ impl LocalDriver {
             .get(name)
             .is_some_and(|users| !users.is_empty())
         {
-            return Err(Error::Mount(format!("remove {name}: volume has active mounts")));
+            return Err(Error::Mount(format!(
+                "remove {name}: volume has active mounts"
+            )));
         }
         let data = self.path(name);
         while mountinfo::is_mount_point(&data) {

@@ -153,7 +153,8 @@ impl MountPoint {
                 }
             }
             MountKind::Bind | MountKind::Volume => {
-                let mut options = vec![if self.non_recursive { "bind" } else { "rbind" }.to_string()];
+                let mut options =
+                    vec![if self.non_recursive { "bind" } else { "rbind" }.to_string()];
                 if !self.rw {
                     options.push("ro".into());
                 }
@@ -235,10 +236,8 @@ mod tests {
         let mount = bind.container_mount("/srv");
         assert_eq!(mount.kind, "bind");
         assert_eq!(mount.options, ["rbind", "ro", "rshared"]);
-        let volume = MountPoint::from_request(
-            &parse_bind("v:/v", "").unwrap(),
-            Some(("v", "local", "/m")),
-        );
+        let volume =
+            MountPoint::from_request(&parse_bind("v:/v", "").unwrap(), Some(("v", "local", "/m")));
         assert_eq!(volume.container_mount("/m").options, ["rbind"]);
         let tmpfs = MountPoint::from_request(&parse_tmpfs("/t", "size=1m").unwrap(), None);
         let mount = tmpfs.container_mount("");

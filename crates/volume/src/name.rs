@@ -13,8 +13,9 @@ pub fn validate(op: &'static str, name: &str) -> Result<()> {
         return Err(Error::InvalidName {
             op,
             name: name.to_string(),
-            reason: "volume name is too short, names should be at least two alphanumeric characters"
-                .into(),
+            reason:
+                "volume name is too short, names should be at least two alphanumeric characters"
+                    .into(),
         });
     }
     let mut bytes = name.bytes();

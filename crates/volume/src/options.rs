@@ -104,7 +104,7 @@ pub fn plan(options: &HashMap<String, String>) -> Option<LocalMount> {
     Some(LocalMount {
         source,
         fs_type,
-        flags: flags as u64,
+        flags,
         data: data.join(","),
     })
 }
@@ -163,13 +163,22 @@ mod tests {
                 Ok(()),
             ),
             (&[("foo", "bar")][..], Err("invalid option: \"foo\"")),
-            (&[("type", "nfs")][..], Err("missing required option: \"device\"")),
-            (&[("device", "/dev/x")][..], Err("missing required option: \"type\"")),
+            (
+                &[("type", "nfs")][..],
+                Err("missing required option: \"device\""),
+            ),
+            (
+                &[("device", "/dev/x")][..],
+                Err("missing required option: \"type\""),
+            ),
             (
                 &[("type", "nfs"), ("o", "addr=1")][..],
                 Err("missing required option: \"device\""),
             ),
-            (&[("o", "ro")][..], Err("missing required option: \"device\"")),
+            (
+                &[("o", "ro")][..],
+                Err("missing required option: \"device\""),
+            ),
             (
                 &[("size", "1g")][..],
                 Err("quota size requested but no quota support"),
@@ -197,7 +206,12 @@ mod tests {
         assert_eq!(tmpfs.flags, libc::MS_NOEXEC);
         assert_eq!(tmpfs.data, "size=1m,uid=1000");
         assert!(!tmpfs.is_bind());
-        let bind = plan(&opts(&[("type", "none"), ("device", "/srv"), ("o", "bind,ro")])).unwrap();
+        let bind = plan(&opts(&[
+            ("type", "none"),
+            ("device", "/srv"),
+            ("o", "bind,ro"),
+        ]))
+        .unwrap();
         assert!(bind.is_bind());
         assert_eq!(bind.bind_remount_flags(), libc::MS_RDONLY);
         assert_eq!(bind.data, "");
@@ -210,7 +224,12 @@ mod tests {
             "failed to mount local volume: mount tmpfs:/v, flags: 0x8, data: size=1m,uid=1000: x"
         );
         // A later word wins: "ro,rw" is writable.
-        let rw = plan(&opts(&[("type", "none"), ("device", "/srv"), ("o", "bind,ro,rw")])).unwrap();
+        let rw = plan(&opts(&[
+            ("type", "none"),
+            ("device", "/srv"),
+            ("o", "bind,ro,rw"),
+        ]))
+        .unwrap();
         assert_eq!(rw.bind_remount_flags(), 0);
     }
 }

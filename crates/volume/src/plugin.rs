@@ -168,7 +168,11 @@ impl PluginClient {
                 format!("{method}: {}", shown.trim())
             }
         })?;
-        if let Some(error) = value.get("Err").and_then(Value::as_str).filter(|e| !e.is_empty()) {
+        if let Some(error) = value
+            .get("Err")
+            .and_then(Value::as_str)
+            .filter(|e| !e.is_empty())
+        {
             return Err(if status == 200 {
                 error.to_string()
             } else {
@@ -187,7 +191,11 @@ impl PluginClient {
         Ok(value)
     }
 
-    async fn exchange(&self, method: &str, body: Value) -> std::result::Result<(u16, Bytes), String> {
+    async fn exchange(
+        &self,
+        method: &str,
+        body: Value,
+    ) -> std::result::Result<(u16, Bytes), String> {
         let request = hyper::Request::post(format!("/{method}"))
             .header(hyper::header::HOST, "plugin")
             .header(hyper::header::ACCEPT, MEDIA_TYPE)
@@ -237,9 +245,12 @@ impl PluginClient {
         name: &str,
         options: &HashMap<String, String>,
     ) -> std::result::Result<(), String> {
-        self.call("VolumeDriver.Create", json!({ "Name": name, "Opts": options }))
-            .await
-            .map(drop)
+        self.call(
+            "VolumeDriver.Create",
+            json!({ "Name": name, "Opts": options }),
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn remove(&self, name: &str) -> std::result::Result<(), String> {
@@ -270,12 +281,19 @@ impl PluginClient {
     }
 
     pub async fn path(&self, name: &str) -> std::result::Result<String, String> {
-        let answer = self.call("VolumeDriver.Path", json!({ "Name": name })).await?;
-        Ok(answer["Mountpoint"].as_str().unwrap_or_default().to_string())
+        let answer = self
+            .call("VolumeDriver.Path", json!({ "Name": name }))
+            .await?;
+        Ok(answer["Mountpoint"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string())
     }
 
     pub async fn get(&self, name: &str) -> std::result::Result<PluginVolume, String> {
-        let answer = self.call("VolumeDriver.Get", json!({ "Name": name })).await?;
+        let answer = self
+            .call("VolumeDriver.Get", json!({ "Name": name }))
+            .await?;
         serde_json::from_value(answer["Volume"].clone())
             .map_err(|e| format!("VolumeDriver.Get: invalid volume: {e}"))
     }
@@ -331,18 +349,29 @@ impl Plugins {
         }
     }
 
-    /// The client of plugin `name`, finding and activating it on first use.
-    pub async fn get(&self, name: &str) -> Result<Arc<PluginClient>> {
+    /// The client of plugin `name`, finding and activating it on first use; `op` and
+    /// `volume` name what it is wanted for, in errors.
+    pub async fn get(
+        &self,
+        name: &str,
+        op: &'static str,
+        volume: &str,
+    ) -> Result<Arc<PluginClient>> {
         if let Some(client) = self.active.lock().expect("plugins lock").get(name) {
             return Ok(client.clone());
         }
-        let address =
-            discover(&self.config.dirs, name).ok_or_else(|| Error::PluginNotFound(name.into()))?;
+        let address = discover(&self.config.dirs, name).ok_or_else(|| Error::PluginNotFound {
+            op,
+            name: volume.to_string(),
+            plugin: name.to_string(),
+        })?;
         let client = Arc::new(PluginClient::new(name, address, self.config.timeout));
         client
             .activate()
             .await
             .map_err(|reason| Error::PluginLookup {
+                op,
+                name: volume.to_string(),
                 plugin: name.to_string(),
                 reason,
             })?;

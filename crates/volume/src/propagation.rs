@@ -125,7 +125,10 @@ mod tests {
         }
         // The data root's parents default to rslave, and fall back quietly when private.
         assert_eq!(default_propagation(Path::new("/var"), data_root), "rslave");
-        assert_eq!(default_propagation(Path::new("/srv"), data_root), "rprivate");
+        assert_eq!(
+            default_propagation(Path::new("/srv"), data_root),
+            "rprivate"
+        );
         let mut defaulted = point("/var:/x");
         defaulted.propagation = "rslave".into();
         assert_eq!(check(&defaulted, &mounts, data_root).unwrap(), None);

@@ -79,7 +79,9 @@ fn mount_config(kind: &str, cause: impl std::fmt::Display) -> Error {
     Error::InvalidMount(format!("invalid mount config for type {kind:?}: {cause}"))
 }
 
-const PROPAGATIONS: [&str; 6] = ["private", "rprivate", "slave", "rslave", "shared", "rshared"];
+const PROPAGATIONS: [&str; 6] = [
+    "private", "rprivate", "slave", "rslave", "shared", "rshared",
+];
 
 /// dockerd's `ValidMountMode`: comma-separated words, at most one of each group: rw|ro,
 /// z|Z, a propagation, nocopy, a consistency (accepted and ignored on Linux).
@@ -121,10 +123,8 @@ pub fn clean(path: &str) -> String {
     for component in Path::new(path).components() {
         match component {
             Component::Normal(part) => parts.push(part.to_str().unwrap_or_default()),
-            Component::ParentDir => {
-                if parts.pop().is_none() && !path.starts_with('/') {
-                    parts.push("..");
-                }
+            Component::ParentDir if parts.pop().is_none() && !path.starts_with('/') => {
+                parts.push("..");
             }
             _ => {}
         }
@@ -445,7 +445,14 @@ mod tests {
         ] {
             assert!(valid_mode(ok), "{ok}");
         }
-        for bad in ["bogus", "ro,rw", "z,Z", "shared,rslave", "nocopy,nocopy", "ro,"] {
+        for bad in [
+            "bogus",
+            "ro,rw",
+            "z,Z",
+            "shared,rslave",
+            "nocopy,nocopy",
+            "ro,",
+        ] {
             assert!(!valid_mode(bad), "{bad}");
         }
     }
@@ -456,7 +463,15 @@ mod tests {
         for (raw, kind, source, destination, ro, propagation, copy) in [
             ("/anon", MountKind::Volume, "", "/anon", false, "", true),
             ("data:/d", MountKind::Volume, "data", "/d", false, "", true),
-            ("data:/d:ro", MountKind::Volume, "data", "/d", true, "", true),
+            (
+                "data:/d:ro",
+                MountKind::Volume,
+                "data",
+                "/d",
+                true,
+                "",
+                true,
+            ),
             (
                 "data:/d:nocopy",
                 MountKind::Volume,
@@ -466,7 +481,15 @@ mod tests {
                 "",
                 false,
             ),
-            ("data:/d/:z", MountKind::Volume, "data", "/d", false, "", true),
+            (
+                "data:/d/:z",
+                MountKind::Volume,
+                "data",
+                "/d",
+                false,
+                "",
+                true,
+            ),
             (
                 "/host:/h",
                 MountKind::Bind,
@@ -716,7 +739,10 @@ mod tests {
         assert!(!is_local(""));
         assert_eq!(tmpfs_data(3072, 0, false), ["size=3k"]);
         assert_eq!(tmpfs_data(1536, 0, false), ["size=1536"]);
-        assert_eq!(tmpfs_data(1000, 0o755, true), ["size=1000", "mode=755", "ro"]);
+        assert_eq!(
+            tmpfs_data(1000, 0o755, true),
+            ["size=1000", "mode=755", "ro"]
+        );
         assert_eq!(tmpfs_data(2 << 30, 0, false), ["size=2g"]);
     }
 }

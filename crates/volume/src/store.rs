@@ -268,7 +268,7 @@ impl VolumeStore {
             self.local.create(&name, &request.options)?;
             ("local".to_string(), String::new())
         } else {
-            let plugin = self.plugins.get(&driver).await?;
+            let plugin = self.plugins.get(&driver, "create", &name).await?;
             plugin
                 .create(&name, &request.options)
                 .await
@@ -294,7 +294,7 @@ impl VolumeStore {
             let undo = if driver == LOCAL_DRIVER {
                 self.local.remove(&name)
             } else {
-                match self.plugins.get(&driver).await {
+                match self.plugins.get(&driver, "remove", &name).await {
                     Ok(plugin) => plugin.remove(&name).await.map_err(|reason| Error::Plugin {
                         op: "remove",
                         name: name.clone(),
@@ -371,7 +371,7 @@ impl VolumeStore {
         let removed = if record.driver == LOCAL_DRIVER {
             self.local.remove(name)
         } else {
-            match self.plugins.get(&record.driver).await {
+            match self.plugins.get(&record.driver, "remove", name).await {
                 Ok(plugin) => plugin.remove(name).await.map_err(|reason| Error::Plugin {
                     op: "remove",
                     name: name.to_string(),
@@ -391,11 +391,7 @@ impl VolumeStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(format!("remove the record of {name}"), e)),
         }
-        self.state
-            .lock()
-            .expect("state lock")
-            .records
-            .remove(name);
+        self.state.lock().expect("state lock").records.remove(name);
         Ok(())
     }
 
@@ -428,7 +424,7 @@ impl VolumeStore {
         let record = self.get(name)?;
         let mut view = self.view(&record);
         if record.driver != LOCAL_DRIVER {
-            let plugin = self.plugins.get(&record.driver).await?;
+            let plugin = self.plugins.get(&record.driver, "get", name).await?;
             let volume = plugin.get(name).await.map_err(|reason| Error::Plugin {
                 op: "get",
                 name: name.to_string(),
@@ -502,14 +498,18 @@ impl VolumeStore {
     /// `POST /volumes/prune`: removes the unreferenced volumes passing `filters`; without
     /// `all` (the filter, or `all_by_default` for API < 1.42) only anonymous ones. Returns
     /// the names removed and the bytes they held.
-    pub async fn prune(&self, filters: &Filters, all_by_default: bool) -> Result<(Vec<String>, u64)> {
+    pub async fn prune(
+        &self,
+        filters: &Filters,
+        all_by_default: bool,
+    ) -> Result<(Vec<String>, u64)> {
         let all = filters::check_prune(filters)?.unwrap_or(all_by_default);
         let candidates: Vec<VolumeRecord> = {
             let state = self.state.lock().expect("state lock");
             let mut list: Vec<VolumeRecord> = state
                 .records
                 .values()
-                .filter(|r| !state.refs.get(&r.name).is_some_and(|ids| !ids.is_empty()))
+                .filter(|r| state.refs.get(&r.name).is_none_or(|ids| ids.is_empty()))
                 .filter(|r| all || r.is_anonymous())
                 .filter(|r| filters::labels_match(filters, r.labels.as_ref()))
                 .cloned()
@@ -542,19 +542,16 @@ impl VolumeStore {
         if record.driver == LOCAL_DRIVER {
             return Ok(self.local.mount(name, id)?.display().to_string());
         }
-        let plugin = self.plugins.get(&record.driver).await?;
-        let mountpoint = plugin.mount(name, id).await.map_err(|reason| Error::Plugin {
-            op: "mount",
-            name: name.to_string(),
-            reason,
-        })?;
-        if let Some(record) = self
-            .state
-            .lock()
-            .expect("state lock")
-            .records
-            .get_mut(name)
-        {
+        let plugin = self.plugins.get(&record.driver, "mount", name).await?;
+        let mountpoint = plugin
+            .mount(name, id)
+            .await
+            .map_err(|reason| Error::Plugin {
+                op: "mount",
+                name: name.to_string(),
+                reason,
+            })?;
+        if let Some(record) = self.state.lock().expect("state lock").records.get_mut(name) {
             record.mountpoint = mountpoint.clone();
         }
         Ok(mountpoint)
@@ -566,7 +563,7 @@ impl VolumeStore {
         if record.driver == LOCAL_DRIVER {
             return self.local.unmount(name, id);
         }
-        let plugin = self.plugins.get(&record.driver).await?;
+        let plugin = self.plugins.get(&record.driver, "unmount", name).await?;
         plugin
             .unmount(name, id)
             .await

@@ -50,7 +50,8 @@ pub fn bind_fd(fd: &OwnedFd, target: &Path) -> Result<()> {
     let stat = rustix::fs::fstat(fd)
         .map_err(std::io::Error::from)
         .ctx(|| format!("stat the subpath for {}", target.display()))?;
-    let is_dir = rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Directory;
+    let is_dir =
+        rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Directory;
     if let Some(parent) = target.parent() {
         std::fs::create_dir_all(parent).ctx(|| format!("create {}", parent.display()))?;
     }

@@ -62,9 +62,10 @@ pub async fn route(state: &AppState, request: ApiRequest) -> ApiResult<Response>
                 }),
             ))
         }
-        (&Method::GET, ["volumes", name]) => {
-            Ok(json_response(StatusCode::OK, &engine.volume_inspect(name).await?))
-        }
+        (&Method::GET, ["volumes", name]) => Ok(json_response(
+            StatusCode::OK,
+            &engine.volume_inspect(name).await?,
+        )),
         (&Method::DELETE, ["volumes", name]) => {
             engine.volume_remove(name, q.flag("force")).await?;
             Ok(empty(StatusCode::NO_CONTENT))

@@ -1,0 +1,1156 @@
+//! The real docker CLI (28.x) against berthd for issue 7, storage: named and anonymous
+//! volumes, binds, `--mount`, tmpfs, `--volumes-from`, copy-up, `volume
+//! create/ls/inspect/rm/prune`, `system df -v`, volume plugins, bind propagation, subpaths,
+//! and their bad input (dockerd's statuses and messages, nothing half-made left).
+
+mod common;
+
+use std::path::Path;
+
+use common::{Daemon, http};
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
+}
+
+fn message(body: &str) -> String {
+    json(body)["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message in {body:?}"))
+        .to_string()
+}
+
+/// The volume directories under the daemon's data root (the `_metadata` records aside).
+fn volume_dirs(daemon: &Daemon) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(daemon.data_root().join("volumes"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "_metadata")
+        .collect();
+    names.sort();
+    names
+}
+
+fn volume_records(daemon: &Daemon) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(daemon.data_root().join("volumes/_metadata"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Mount points of this daemon's tempdir now.
+fn mounts_under(dir: &Path) -> Vec<String> {
+    let prefix = dir.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+fn volume_names(daemon: &Daemon, filters: &[&str]) -> Vec<String> {
+    let mut args = vec!["volume", "ls", "-q"];
+    for filter in filters {
+        args.extend(["--filter", filter]);
+    }
+    let out = daemon.docker(&args).ok().out();
+    let mut names: Vec<String> = out.lines().map(str::to_string).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn volume_create_ls_inspect_rm() {
+    let d = Daemon::start();
+    assert_eq!(d.docker(&["volume", "create", "data"]).ok().out(), "data");
+    let inspect = json(&d.docker(&["volume", "inspect", "data"]).ok().stdout);
+    let volume = &inspect[0];
+    assert_eq!(volume["Name"], "data");
+    assert_eq!(volume["Driver"], "local");
+    assert_eq!(volume["Scope"], "local");
+    assert_eq!(volume["Labels"], serde_json::Value::Null);
+    assert_eq!(volume["Options"], serde_json::Value::Null);
+    let mountpoint = d.data_root().join("volumes/data/_data");
+    assert_eq!(volume["Mountpoint"], mountpoint.display().to_string());
+    assert!(mountpoint.is_dir());
+    let created = volume["CreatedAt"].as_str().unwrap();
+    // RFC 3339 to the second, as dockerd: 2026-01-02T03:04:05Z.
+    assert!(
+        created.len() == 20 && created.as_bytes()[10] == b'T' && created.ends_with('Z'),
+        "{created}"
+    );
+    // The keys dockerd answers, in its order.
+    let keys: Vec<&String> = volume.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "CreatedAt",
+            "Driver",
+            "Labels",
+            "Mountpoint",
+            "Name",
+            "Options",
+            "Scope"
+        ]
+    );
+
+    d.docker(&[
+        "volume",
+        "create",
+        "--label",
+        "tier=db",
+        "--label",
+        "x",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "device=tmpfs",
+        "-o",
+        "o=size=2m",
+        "labelled",
+    ])
+    .ok();
+    let labelled = json(&d.docker(&["volume", "inspect", "labelled"]).ok().stdout);
+    assert_eq!(
+        labelled[0]["Labels"],
+        serde_json::json!({"tier": "db", "x": ""})
+    );
+    assert_eq!(
+        labelled[0]["Options"],
+        serde_json::json!({"device": "tmpfs", "o": "size=2m", "type": "tmpfs"})
+    );
+    // Creating an existing volume answers it again.
+    assert_eq!(d.docker(&["volume", "create", "data"]).ok().out(), "data");
+
+    let table = d.docker(&["volume", "ls"]).ok().out();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["DRIVER", "VOLUME", "NAME"]
+    );
+    assert_eq!(lines.len(), 3, "{table}");
+    assert_eq!(
+        d.docker(&[
+            "volume",
+            "ls",
+            "--format",
+            "{{.Name}} {{.Driver}} {{.Labels}}",
+            "-f",
+            "label=tier=db"
+        ])
+        .ok()
+        .out(),
+        "labelled local tier=db,x="
+    );
+    assert_eq!(volume_names(&d, &["name=dat"]), ["data"]);
+    assert_eq!(volume_names(&d, &["driver=local"]), ["data", "labelled"]);
+    assert_eq!(volume_names(&d, &["dangling=true"]), ["data", "labelled"]);
+    assert_eq!(volume_names(&d, &["label=x"]), ["labelled"]);
+    let bad = d.docker(&["volume", "ls", "-f", "bogus=1"]);
+    assert_ne!(bad.code, 0);
+    assert!(
+        bad.stderr.contains("Invalid filter 'bogus'"),
+        "{}",
+        bad.stderr
+    );
+
+    assert_eq!(
+        d.docker(&["volume", "rm", "data", "labelled"]).ok().out(),
+        "data\nlabelled"
+    );
+    assert!(!mountpoint.exists());
+    assert_eq!(volume_dirs(&d), Vec::<String>::new());
+    assert_eq!(volume_records(&d), Vec::<String>::new());
+    let missing = d.docker(&["volume", "rm", "data"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("get data: no such volume"),
+        "{}",
+        missing.stderr
+    );
+    d.docker(&["volume", "rm", "-f", "data"]).ok();
+    let missing = d.docker(&["volume", "inspect", "data"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("no such volume"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn bad_volume_names_leave_nothing() {
+    let d = Daemon::start();
+    for (name, expected) in [
+        (
+            "a/b",
+            "\"a/b\" includes invalid characters for a local volume name",
+        ),
+        (
+            "..",
+            "\"..\" includes invalid characters for a local volume name",
+        ),
+        ("../escape", "includes invalid characters"),
+        ("x", "volume name is too short"),
+    ] {
+        let (status, body) = http(
+            &d,
+            "POST",
+            "/v1.47/volumes/create",
+            Some(&serde_json::json!({ "Name": name }).to_string()),
+        );
+        assert_eq!(status, 400, "{name}: {body}");
+        let text = message(&body);
+        assert!(text.starts_with(&format!("create {name}: ")), "{text}");
+        assert!(text.contains(expected), "{name}: {text}");
+        let cli = d.docker(&["volume", "create", name]);
+        assert_eq!(cli.code, 1, "{name}");
+        assert!(cli.stderr.contains(expected), "{}", cli.stderr);
+    }
+    // A container naming such a volume is refused too, and not created.
+    d.import_busybox();
+    let run = d.docker(&["run", "--rm", "-v", "a/b:/x", "busybox", "true"]);
+    assert_eq!(run.code, 125);
+    assert!(
+        run.stderr.contains("includes invalid characters"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(volume_dirs(&d), Vec::<String>::new());
+    assert_eq!(volume_records(&d), Vec::<String>::new());
+    assert!(!d.data_root().parent().unwrap().join("escape").exists());
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().out(), "");
+    // Bad driver options, and an unknown driver.
+    let bad = d.docker(&["volume", "create", "-o", "foo=bar", "opts"]);
+    assert!(
+        bad.stderr.contains("create opts: invalid option: \"foo\""),
+        "{}",
+        bad.stderr
+    );
+    let bad = d.docker(&["volume", "create", "-o", "type=nfs", "opts"]);
+    assert!(
+        bad.stderr
+            .contains("create opts: missing required option: \"device\""),
+        "{}",
+        bad.stderr
+    );
+    let (status, body) = http(
+        &d,
+        "POST",
+        "/v1.47/volumes/create",
+        Some(r#"{"Name": "opts", "Driver": "nope-not-a-plugin"}"#),
+    );
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        message(&body),
+        "create opts: error looking up volume plugin nope-not-a-plugin: plugin \"nope-not-a-plugin\" not found"
+    );
+    assert_eq!(volume_dirs(&d), Vec::<String>::new());
+    assert_eq!(volume_records(&d), Vec::<String>::new());
+}
+
+#[test]
+fn named_volume_data_outlives_containers_and_is_shared() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "shared:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo first > /data/f",
+    ])
+    .ok();
+    assert_eq!(
+        d.docker(&[
+            "run",
+            "--rm",
+            "-v",
+            "shared:/data",
+            "busybox",
+            "cat",
+            "/data/f"
+        ])
+        .ok()
+        .out(),
+        "first"
+    );
+    // The named volume was not removed by --rm.
+    assert_eq!(volume_names(&d, &[]), ["shared"]);
+    // Two running containers see each other's writes.
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "writer",
+        "-v",
+        "shared:/w",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "reader",
+        "-v",
+        "shared:/r",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    d.docker(&["exec", "writer", "sh", "-c", "echo live > /w/live"])
+        .ok();
+    assert_eq!(
+        d.docker(&["exec", "reader", "cat", "/r/live"]).ok().out(),
+        "live"
+    );
+    // In use: 409 with the ids, with and without force; the data stays.
+    let writer = d.docker(&["inspect", "-f", "{{.Id}}", "writer"]).ok().out();
+    let reader = d.docker(&["inspect", "-f", "{{.Id}}", "reader"]).ok().out();
+    let (status, body) = http(&d, "DELETE", "/v1.47/volumes/shared", None);
+    assert_eq!(status, 409, "{body}");
+    let text = message(&body);
+    assert!(
+        text.starts_with("remove shared: volume is in use - ["),
+        "{text}"
+    );
+    assert!(text.contains(&writer) && text.contains(&reader), "{text}");
+    for args in [
+        &["volume", "rm", "shared"][..],
+        &["volume", "rm", "-f", "shared"][..],
+    ] {
+        let refused = d.docker(args);
+        assert_eq!(refused.code, 1);
+        assert!(
+            refused.stderr.contains("volume is in use"),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert!(d.data_root().join("volumes/shared/_data/live").is_file());
+    // A stopped container still holds its volume, as in dockerd.
+    d.docker(&["rm", "-f", "writer"]).ok();
+    d.docker(&["stop", "-t", "0", "reader"]).ok();
+    let refused = d.docker(&["volume", "rm", "shared"]);
+    assert!(refused.stderr.contains(&reader), "{}", refused.stderr);
+    // `ps --filter volume=` finds it by name and by destination.
+    assert_eq!(
+        d.docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            "volume=shared",
+            "--format",
+            "{{.Names}}"
+        ])
+        .ok()
+        .out(),
+        "reader"
+    );
+    assert_eq!(
+        d.docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            "volume=/r",
+            "--format",
+            "{{.Names}}"
+        ])
+        .ok()
+        .out(),
+        "reader"
+    );
+    // rm -v never removes a named volume.
+    d.docker(&["rm", "-v", "reader"]).ok();
+    assert_eq!(volume_names(&d, &[]), ["shared"]);
+    d.docker(&["volume", "rm", "shared"]).ok();
+    assert_eq!(volume_dirs(&d), Vec::<String>::new());
+}
+
+#[test]
+fn read_only_volumes_and_binds_reject_writes() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let host = d.dir.path().join("ro-bind");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("seen"), "from host\n").unwrap();
+    let bind = format!("{}:/h:ro", host.display());
+    let run = d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "rovol:/v:ro",
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /h/seen; touch /v/x || echo volume-refused; touch /h/x || echo bind-refused",
+    ]);
+    run.ok();
+    assert_eq!(run.out(), "from host\nvolume-refused\nbind-refused");
+    assert!(
+        run.stderr.contains("Read-only file system"),
+        "{}",
+        run.stderr
+    );
+    assert!(!host.join("x").exists());
+    let mount = d.docker(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,src=rovol,dst=/v,readonly",
+        "busybox",
+        "touch",
+        "/v/y",
+    ]);
+    assert_eq!(mount.code, 1);
+    assert!(
+        mount.stderr.contains("Read-only file system"),
+        "{}",
+        mount.stderr
+    );
+}
+
+#[test]
+fn anonymous_volumes_go_with_rm_v_and_auto_remove_but_named_ones_stay() {
+    let d = Daemon::start();
+    d.import_busybox();
+    // --rm: the anonymous volume goes, the named one stays.
+    d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "/anon",
+        "-v",
+        "keep:/keep",
+        "busybox",
+        "sh",
+        "-c",
+        "echo x > /anon/f",
+    ])
+    .ok();
+    assert_eq!(volume_names(&d, &[]), ["keep"]);
+    // Without -v, rm keeps both kinds.
+    d.docker(&[
+        "create",
+        "--name",
+        "c1",
+        "-v",
+        "/anon",
+        "-v",
+        "keep:/keep",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    let inspect = json(&d.docker(&["inspect", "c1"]).ok().stdout);
+    let mounts = inspect[0]["Mounts"].as_array().unwrap().clone();
+    let anonymous = mounts
+        .iter()
+        .find(|m| m["Destination"] == "/anon")
+        .expect("anonymous mount");
+    let anonymous_name = anonymous["Name"].as_str().unwrap().to_string();
+    assert_eq!(anonymous_name.len(), 64);
+    assert_eq!(anonymous["Mode"], "");
+    assert_eq!(anonymous["RW"], true);
+    let named = mounts.iter().find(|m| m["Destination"] == "/keep").unwrap();
+    assert_eq!(named["Name"], "keep");
+    assert_eq!(named["Mode"], "z");
+    // The anonymous volume carries dockerd's label.
+    let labels = json(
+        &d.docker(&["volume", "inspect", &anonymous_name])
+            .ok()
+            .stdout,
+    )[0]["Labels"]
+        .clone();
+    assert_eq!(
+        labels,
+        serde_json::json!({"com.docker.volume.anonymous": ""})
+    );
+    d.docker(&["rm", "c1"]).ok();
+    assert_eq!(volume_names(&d, &[]), {
+        let mut v = vec![anonymous_name.clone(), "keep".to_string()];
+        v.sort();
+        v
+    });
+    // rm -v: the anonymous one goes.
+    d.docker(&[
+        "create",
+        "--name",
+        "c2",
+        "-v",
+        "/anon2",
+        "-v",
+        "keep:/keep",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    d.docker(&["rm", "-v", "c2"]).ok();
+    let mut expected = vec![anonymous_name.clone(), "keep".to_string()];
+    expected.sort();
+    assert_eq!(volume_names(&d, &[]), expected);
+    // --mount without a source is anonymous too.
+    d.docker(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,dst=/m",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    assert_eq!(volume_names(&d, &[]), expected);
+    // rm -v of a container whose anonymous volume another container uses keeps it.
+    d.docker(&[
+        "create",
+        "--name",
+        "owner",
+        "-v",
+        "/shared-anon",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    d.docker(&[
+        "create",
+        "--name",
+        "borrower",
+        "--volumes-from",
+        "owner",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    d.docker(&["rm", "-v", "owner"]).ok();
+    assert_eq!(volume_names(&d, &["dangling=false"]).len(), 1);
+    d.docker(&["rm", "-v", "borrower"]).ok();
+    assert_eq!(volume_names(&d, &[]), expected);
+}
+
+#[test]
+fn volumes_from_gives_the_same_mounts() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let host = d.dir.path().join("vf-bind");
+    std::fs::create_dir_all(&host).unwrap();
+    let bind = format!("{}:/h", host.display());
+    d.docker(&[
+        "create",
+        "--name",
+        "source",
+        "-v",
+        "vfdata:/data",
+        "-v",
+        &bind,
+        "-v",
+        "/anon",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "vfdata:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo shared > /data/f",
+    ])
+    .ok();
+    let out = d
+        .docker(&[
+            "run",
+            "--rm",
+            "--volumes-from",
+            "source",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /data/f; echo b > /h/from-borrower; echo a > /anon/a && echo wrote",
+        ])
+        .ok()
+        .out();
+    assert_eq!(out, "shared\nwrote");
+    assert!(host.join("from-borrower").is_file());
+    // :ro makes every borrowed mount read-only.
+    d.docker(&[
+        "create",
+        "--name",
+        "ro-borrower",
+        "--volumes-from",
+        "source:ro",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    let source: Vec<serde_json::Value> =
+        json(&d.docker(&["inspect", "source"]).ok().stdout)[0]["Mounts"]
+            .as_array()
+            .unwrap()
+            .clone();
+    let borrowed: Vec<serde_json::Value> = json(&d.docker(&["inspect", "ro-borrower"]).ok().stdout)
+        [0]["Mounts"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(source.len(), 3);
+    assert_eq!(borrowed.len(), 3);
+    for mount in &source {
+        let twin = borrowed
+            .iter()
+            .find(|m| m["Destination"] == mount["Destination"])
+            .expect("same destination");
+        assert_eq!(twin["Source"], mount["Source"]);
+        assert_eq!(twin["Type"], mount["Type"]);
+        assert_eq!(twin["RW"], false);
+        assert_eq!(twin["Mode"], "");
+    }
+    let refused = d.docker(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "source:ro",
+        "busybox",
+        "touch",
+        "/data/x",
+    ]);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused.stderr.contains("Read-only file system"),
+        "{}",
+        refused.stderr
+    );
+    // A missing container, a bad mode.
+    let missing = d.docker(&["create", "--volumes-from", "nope", "busybox", "true"]);
+    assert!(
+        missing.stderr.contains("No such container: nope"),
+        "{}",
+        missing.stderr
+    );
+    let bad = d.docker(&["create", "--volumes-from", "source:bad", "busybox", "true"]);
+    assert!(bad.stderr.contains("invalid mode: bad"), "{}", bad.stderr);
+    assert_eq!(
+        d.docker(&["ps", "-aq"]).ok().out().lines().count(),
+        2,
+        "no container was made by the refused creates"
+    );
+}
+
+#[test]
+fn binds_mounts_and_their_bad_input() {
+    let d = Daemon::start();
+    d.import_busybox();
+    // -v creates a missing host directory.
+    let created = d.dir.path().join("made/by/v");
+    let bind = format!("{}:/m", created.display());
+    d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "echo in > /m/f",
+    ])
+    .ok();
+    assert_eq!(std::fs::read_to_string(created.join("f")).unwrap(), "in\n");
+    // --mount refuses a missing source, and makes no container.
+    let missing = d.dir.path().join("missing");
+    let spec = format!("type=bind,source={},target=/x", missing.display());
+    let refused = d.docker(&["run", "--rm", "--mount", &spec, "busybox", "true"]);
+    assert_eq!(refused.code, 125);
+    assert!(
+        refused.stderr.contains(&format!(
+            "invalid mount config for type \"bind\": bind source path does not exist: {}",
+            missing.display()
+        )),
+        "{}",
+        refused.stderr
+    );
+    assert!(!missing.exists());
+    // Unknown --mount keys are refused by the docker CLI before any request.
+    let unknown = d.docker(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=bind,src=/tmp,dst=/x,foo=bar",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(unknown.code, 125);
+    assert!(
+        unknown.stderr.contains("unexpected key 'foo'"),
+        "{}",
+        unknown.stderr
+    );
+    // The daemon's own checks, through the API.
+    for (host_config, status, expected) in [
+        (
+            serde_json::json!({"Binds": ["/tmp:relative"]}),
+            400,
+            "invalid volume specification: '/tmp:relative': invalid mount config for type \"bind\": invalid mount path: 'relative' mount path must be absolute",
+        ),
+        (
+            serde_json::json!({"Binds": ["aa:/x", "bb:/x"]}),
+            400,
+            "Duplicate mount point: /x",
+        ),
+        (
+            serde_json::json!({"Binds": ["v:/x:bogus"]}),
+            400,
+            "invalid mode: bogus",
+        ),
+        (
+            serde_json::json!({"Mounts": [{"Type": "tmpfs", "Source": "/tmp", "Target": "/x"}]}),
+            400,
+            "invalid mount config for type \"tmpfs\": field Source must not be specified",
+        ),
+        (
+            serde_json::json!({"Mounts": [{"Type": "bind", "Target": "/x"}]}),
+            400,
+            "invalid mount config for type \"bind\": field Source must not be empty",
+        ),
+        (
+            serde_json::json!({"Binds": ["okvol:/a"], "Mounts": [{"Type": "bind", "Source": missing.display().to_string(), "Target": "/b"}]}),
+            400,
+            "bind source path does not exist",
+        ),
+    ] {
+        let body =
+            serde_json::json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": host_config});
+        let (got, answer) = http(
+            &d,
+            "POST",
+            "/v1.47/containers/create",
+            Some(&body.to_string()),
+        );
+        assert_eq!(got, status, "{body}: {answer}");
+        let text = message(&answer);
+        assert!(text.contains(expected), "{text}");
+    }
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().out(), "");
+    // Nothing half-made: the volumes named by refused creates were removed again.
+    assert_eq!(volume_names(&d, &[]), Vec::<String>::new());
+    assert_eq!(volume_dirs(&d), Vec::<String>::new());
+    // --mount with every kind and key.
+    let source = d.dir.path().join("mount-src");
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(source.join("f"), "bound\n").unwrap();
+    let bind = format!(
+        "type=bind,src={},dst=/b,readonly,bind-propagation=rprivate",
+        source.display()
+    );
+    let out = d
+        .docker(&[
+            "run", "--rm", "--mount", &bind, "--mount",
+            "type=volume,src=mvol,dst=/v,volume-nocopy,volume-opt=type=tmpfs,volume-opt=device=tmpfs",
+            "--mount", "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770", "busybox", "sh", "-c",
+            "cat /b/f; grep -E ' /(v|t) ' /proc/mounts | cut -d' ' -f2,3,4; stat -c %a /t",
+        ])
+        .ok()
+        .out();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "bound");
+    assert!(lines.iter().any(|l| l.starts_with("/v tmpfs")), "{out}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("/t tmpfs") && l.contains("size=1024k")),
+        "{out}"
+    );
+    assert_eq!(*lines.last().unwrap(), "1770");
+    let options = json(&d.docker(&["volume", "inspect", "mvol"]).ok().stdout)[0]["Options"].clone();
+    assert_eq!(
+        options,
+        serde_json::json!({"type": "tmpfs", "device": "tmpfs"})
+    );
+    assert!(
+        mounts_under(d.dir.path()).is_empty(),
+        "{:?}",
+        mounts_under(d.dir.path())
+    );
+}
+
+#[test]
+fn inspect_mounts_as_dockerd_fills_them() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let host = d.dir.path().join("ins-bind");
+    std::fs::create_dir_all(&host).unwrap();
+    let bind = format!("{}:/h:ro", host.display());
+    let mount = format!(
+        "type=bind,src={},dst=/h2,bind-propagation=rslave",
+        d.dir.path().display()
+    );
+    d.docker(&[
+        "create",
+        "--name",
+        "ins",
+        "-v",
+        "named:/n",
+        "-v",
+        &bind,
+        "--mount",
+        &mount,
+        "--mount",
+        "type=tmpfs,dst=/t",
+        "--tmpfs",
+        "/not-listed",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    let mounts = json(
+        &d.docker(&["inspect", "-f", "{{json .Mounts}}", "ins"])
+            .ok()
+            .stdout,
+    );
+    let by_destination = |destination: &str| {
+        mounts
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["Destination"] == destination)
+            .unwrap_or_else(|| panic!("no {destination} in {mounts}"))
+            .clone()
+    };
+    assert_eq!(
+        by_destination("/n"),
+        serde_json::json!({
+            "Type": "volume", "Name": "named",
+            "Source": d.data_root().join("volumes/named/_data").display().to_string(),
+            "Destination": "/n", "Driver": "local", "Mode": "z", "RW": true, "Propagation": ""
+        })
+    );
+    assert_eq!(
+        by_destination("/h"),
+        serde_json::json!({
+            "Type": "bind", "Source": host.display().to_string(), "Destination": "/h",
+            "Mode": "ro", "RW": false, "Propagation": "rprivate"
+        })
+    );
+    assert_eq!(by_destination("/h2")["Propagation"], "rslave");
+    assert_eq!(
+        by_destination("/t"),
+        serde_json::json!({
+            "Type": "tmpfs", "Source": "", "Destination": "/t", "Mode": "", "RW": true,
+            "Propagation": ""
+        })
+    );
+    // --tmpfs lives in HostConfig.Tmpfs, not in Mounts (as in dockerd).
+    assert_eq!(mounts.as_array().unwrap().len(), 4);
+    // The bind of a parent of the data root defaults to rslave.
+    let parent = format!("{}:/p", d.dir.path().display());
+    d.docker(&["create", "--name", "par", "-v", &parent, "busybox", "true"])
+        .ok();
+    let mounts = json(
+        &d.docker(&["inspect", "-f", "{{json .Mounts}}", "par"])
+            .ok()
+            .stdout,
+    );
+    assert_eq!(mounts[0]["Propagation"], "rslave");
+    d.docker(&["start", "-a", "par"]).ok();
+}
+
+#[test]
+fn tmpfs_is_memory_backed_and_gone_after_stop() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "tm",
+        "--tmpfs",
+        "/scratch:size=2m,mode=700",
+        "--mount",
+        "type=tmpfs,dst=/m",
+        "busybox",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    // tmpfs's magic number (linux/magic.h TMPFS_MAGIC).
+    assert_eq!(
+        d.docker(&["exec", "tm", "stat", "-f", "-c", "%t", "/scratch"])
+            .ok()
+            .out(),
+        "1021994"
+    );
+    assert_eq!(
+        d.docker(&["exec", "tm", "stat", "-f", "-c", "%t", "/m"])
+            .ok()
+            .out(),
+        "1021994"
+    );
+    assert_eq!(
+        d.docker(&["exec", "tm", "stat", "-c", "%a", "/scratch"])
+            .ok()
+            .out(),
+        "700"
+    );
+    d.docker(&[
+        "exec",
+        "tm",
+        "sh",
+        "-c",
+        "echo kept-in-memory > /scratch/f; echo m > /m/f",
+    ])
+    .ok();
+    assert_eq!(
+        d.docker(&["exec", "tm", "cat", "/scratch/f"]).ok().out(),
+        "kept-in-memory"
+    );
+    // 2m is the limit.
+    let full = d.docker(&[
+        "exec",
+        "tm",
+        "dd",
+        "if=/dev/zero",
+        "of=/scratch/big",
+        "bs=1M",
+        "count=3",
+    ]);
+    assert_ne!(full.code, 0);
+    assert!(
+        full.stderr.contains("No space left on device"),
+        "{}",
+        full.stderr
+    );
+    d.docker(&["stop", "-t", "0", "tm"]).ok();
+    d.docker(&["start", "tm"]).ok();
+    assert_eq!(
+        d.docker(&["exec", "tm", "ls", "-A", "/scratch", "/m"])
+            .ok()
+            .out(),
+        "/m:\n\n/scratch:"
+    );
+    // The content never reached the container's writable layer on disk.
+    let found = std::process::Command::new("grep")
+        .args(["-r", "-l", "kept-in-memory"])
+        .arg(d.data_root())
+        .output()
+        .unwrap();
+    assert!(
+        found.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&found.stdout)
+    );
+}
+
+#[test]
+fn image_content_is_copied_up_into_new_volumes() {
+    let d = Daemon::start();
+    d.import_busybox();
+    // busybox's /etc has passwd and group: they appear in a new volume, with their modes.
+    let listing = d
+        .docker(&["run", "--rm", "-v", "etcvol:/etc", "busybox", "ls", "/etc"])
+        .ok()
+        .out();
+    assert!(listing.lines().any(|l| l == "passwd"), "{listing}");
+    let on_disk = d.data_root().join("volumes/etcvol/_data/passwd");
+    assert!(on_disk.is_file());
+    // Only into an empty volume: later content is kept.
+    d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "etcvol:/etc",
+        "busybox",
+        "sh",
+        "-c",
+        "echo mine > /etc/passwd",
+    ])
+    .ok();
+    d.docker(&["run", "--rm", "-v", "etcvol:/etc", "busybox", "true"])
+        .ok();
+    assert_eq!(std::fs::read_to_string(&on_disk).unwrap(), "mine\n");
+    // nocopy, and --mount volume-nocopy, leave it empty.
+    assert_eq!(
+        d.docker(&[
+            "run",
+            "--rm",
+            "-v",
+            "empty1:/etc:nocopy",
+            "busybox",
+            "ls",
+            "-A",
+            "/etc"
+        ])
+        .ok()
+        .out(),
+        ""
+    );
+    assert_eq!(
+        d.docker(&[
+            "run",
+            "--rm",
+            "--mount",
+            "type=volume,src=empty2,dst=/etc,volume-nocopy",
+            "busybox",
+            "ls",
+            "-A",
+            "/etc"
+        ])
+        .ok()
+        .out(),
+        ""
+    );
+    // Anonymous volumes get the copy too; a bind never does.
+    assert!(
+        d.docker(&["run", "--rm", "-v", "/etc", "busybox", "ls", "/etc"])
+            .ok()
+            .out()
+            .contains("passwd")
+    );
+    let host = d.dir.path().join("bind-etc");
+    std::fs::create_dir_all(&host).unwrap();
+    let bind = format!("{}:/etc", host.display());
+    d.docker(&["run", "--rm", "-v", &bind, "busybox", "true"])
+        .ok();
+    assert_eq!(std::fs::read_dir(&host).unwrap().count(), 0);
+}
+
+#[test]
+fn volume_prune_and_system_df() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.docker(&["volume", "create", "named-unused"]).ok();
+    d.docker(&["volume", "create", "--label", "keep=yes", "named-kept"])
+        .ok();
+    d.docker(&[
+        "create",
+        "--name",
+        "user",
+        "-v",
+        "named-used:/u",
+        "-v",
+        "/anon-used",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    d.docker(&[
+        "create",
+        "--name",
+        "gone",
+        "-v",
+        "/anon-unused",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "named-unused:/x",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 5000 /dev/zero > /x/f",
+    ])
+    .ok();
+    d.docker(&["rm", "gone"]).ok();
+    let all_before = volume_names(&d, &[]);
+    assert_eq!(all_before.len(), 5, "{all_before:?}");
+    // system df -v: sizes and links.
+    let df = d.docker(&["system", "df", "-v"]).ok().out();
+    let section = df.split("Local Volumes space usage:").nth(1).unwrap();
+    let row = |name: &str| {
+        section
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} in {df}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect::<Vec<String>>()
+    };
+    assert_eq!(row("named-unused"), ["named-unused", "0", "5kB"]);
+    assert_eq!(row("named-used"), ["named-used", "1", "0B"]);
+    let summary = d
+        .docker(&[
+            "system",
+            "df",
+            "--format",
+            "{{.Type}} {{.TotalCount}} {{.Active}}",
+        ])
+        .ok()
+        .out();
+    assert!(
+        summary.lines().any(|l| l == "Local Volumes 5 2"),
+        "{summary}"
+    );
+    let (_, raw) = http(&d, "GET", "/v1.47/system/df", None);
+    let volumes = json(&raw)["Volumes"].clone();
+    let used = volumes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["Name"] == "named-used")
+        .unwrap();
+    assert_eq!(
+        used["UsageData"],
+        serde_json::json!({"RefCount": 1, "Size": 0})
+    );
+    // Default prune: unused anonymous volumes only (API >= 1.42).
+    let out = d.docker(&["volume", "prune", "-f"]).ok().out();
+    assert!(out.starts_with("Deleted Volumes:\n"), "{out}");
+    assert_eq!(volume_names(&d, &[]).len(), 4);
+    // --all takes unused named ones too, except those the label filter keeps.
+    let out = d
+        .docker(&["volume", "prune", "-f", "--all", "--filter", "label!=keep"])
+        .ok()
+        .out();
+    assert!(out.contains("named-unused"), "{out}");
+    assert!(out.contains("Total reclaimed space: 5kB"), "{out}");
+    let mut left = volume_names(&d, &[]);
+    left.retain(|n| n.len() != 64);
+    assert_eq!(left, ["named-kept", "named-used"]);
+    // API 1.41 prunes named volumes without `all`.
+    let (status, body) = http(&d, "POST", "/v1.41/volumes/prune", None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        json(&body)["VolumesDeleted"],
+        serde_json::json!(["named-kept"])
+    );
+    let (status, body) = http(
+        &d,
+        "POST",
+        "/v1.47/volumes/prune?filters=%7B%22name%22%3A%5B%22x%22%5D%7D",
+        None,
+    );
+    assert_eq!(status, 400);
+    assert_eq!(message(&body), "Invalid filter 'name'");
+    // In use: nothing to prune.
+    let (_, body) = http(
+        &d,
+        "POST",
+        "/v1.47/volumes/prune?filters=%7B%22all%22%3A%5B%22true%22%5D%7D",
+        None,
+    );
+    assert_eq!(json(&body)["VolumesDeleted"], serde_json::Value::Null);
+    assert_eq!(volume_names(&d, &[]).len(), 2);
+    d.docker(&["rm", "-v", "user"]).ok();
+    assert_eq!(volume_names(&d, &[]), ["named-used"]);
+}
