@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use client::Client;
 
-use crate::{attach, container, cp, disk, exec, image, ops, run, stats, system};
+use crate::{attach, container, cp, disk, exec, image, ops, run, stats, system, volume};
 
 /// Exit status and message of a failed command, printed on stderr by [`main`].
 #[derive(Debug)]
@@ -162,6 +162,26 @@ pub enum Command {
     /// Manage berth
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
+}
+
+/// `berth volume ...`
+#[derive(Debug, Subcommand)]
+pub enum VolumeCommand {
+    /// Create a volume
+    Create(volume::CreateArgs),
+    /// List volumes
+    #[command(alias = "list")]
+    Ls(volume::LsArgs),
+    /// Display detailed information on one or more volumes
+    Inspect(volume::InspectArgs),
+    /// Remove one or more volumes
+    #[command(alias = "remove")]
+    Rm(volume::RmArgs),
+    /// Remove unused local volumes
+    Prune(volume::PruneArgs),
 }
 
 /// `berth system ...`
@@ -408,6 +428,11 @@ async fn dispatch(host: &str, command: Command) -> CmdResult {
             system::info(&c().await?, a).await
         }
         Command::Version(a) => system::version(host, a).await,
+        Command::Volume(VolumeCommand::Create(a)) => volume::create(&c().await?, a).await,
+        Command::Volume(VolumeCommand::Ls(a)) => volume::ls(&c().await?, a).await,
+        Command::Volume(VolumeCommand::Inspect(a)) => volume::inspect(&c().await?, a).await,
+        Command::Volume(VolumeCommand::Rm(a)) => volume::rm(&c().await?, a).await,
+        Command::Volume(VolumeCommand::Prune(a)) => volume::prune(&c().await?, a).await,
     }
 }
 

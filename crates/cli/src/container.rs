@@ -378,9 +378,20 @@ async fn inspect_one(
             Err(e) => return Err(e.into()),
         }
     }
+    if kind.is_none() || kind == Some("volume") {
+        match c.volume_inspect_raw(name).await {
+            Ok(b) => return Ok(b),
+            Err(e) if not_found(&e) && kind.is_none() => {}
+            Err(e) if not_found(&e) => {
+                return Err(Failure::new(format!("Error: No such volume: {name}")));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     if let Some(k) = kind
         && k != "container"
         && k != "image"
+        && k != "volume"
     {
         return Err(Failure::new(format!(
             "\"{k}\" is not a valid value for --type"

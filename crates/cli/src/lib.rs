@@ -12,6 +12,7 @@ pub mod disk;
 pub mod exec;
 pub mod format;
 mod image;
+pub mod mounts;
 pub mod ops;
 pub mod options;
 mod run;
@@ -20,5 +21,6 @@ mod system;
 pub mod tabwriter;
 pub mod template;
 pub mod units;
+mod volume;
 
 pub use app::main;

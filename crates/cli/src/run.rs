@@ -10,7 +10,7 @@ use client::containers::AttachOptions;
 use client::models::{ContainerCreateBody, ContainerWaitResponse, HostConfig};
 
 use crate::app::{CmdResult, Failure, connect, describe};
-use crate::{attach, options};
+use crate::{attach, mounts, options};
 
 /// Options shared by `run` and `create`.
 #[derive(Debug, Clone, Args)]
@@ -87,6 +87,18 @@ pub struct ContainerOptions {
     /// Mount a tmpfs directory
     #[arg(long)]
     pub tmpfs: Vec<String>,
+    /// Bind mount a volume
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
+    /// Optional volume driver for the container
+    #[arg(long = "volume-driver")]
+    pub volume_driver: Option<String>,
     /// Connect a container to a network
     #[arg(long = "network", alias = "net")]
     pub network: Option<String>,
@@ -175,6 +187,24 @@ pub fn create_body(
         .map(|u| options::ulimit(u))
         .collect::<Result<Vec<_>, _>>()?;
     let tmpfs: HashMap<String, String> = o.tmpfs.iter().map(|t| options::tmpfs(t)).collect();
+    let mut binds = Vec::new();
+    let mut anonymous = Vec::new();
+    for flag in &o.volume {
+        match mounts::parse_volume_flag(flag)
+            .map_err(|e| format!("invalid argument \"{flag}\" for \"-v, --volume\" flag: {e}"))?
+        {
+            mounts::VolumeFlag::Bind(bind) => binds.push(bind),
+            mounts::VolumeFlag::Anonymous(path) => anonymous.push(path),
+        }
+    }
+    let mount_list = o
+        .mount
+        .iter()
+        .map(|m| {
+            mounts::parse_mount(m)
+                .map_err(|e| format!("invalid argument \"{m}\" for \"--mount\" flag: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let memory = o.memory.as_deref().map(options::ram_in_bytes).transpose()?;
     let memory_swap = o
         .memory_swap
@@ -216,6 +246,14 @@ pub fn create_body(
         privileged: Some(o.privileged),
         security_opt: some_vec(&o.security_opt),
         tmpfs: if tmpfs.is_empty() { None } else { Some(tmpfs) },
+        binds: some_vec(&binds),
+        mounts: if mount_list.is_empty() {
+            None
+        } else {
+            Some(mount_list)
+        },
+        volumes_from: some_vec(&o.volumes_from),
+        volume_driver: o.volume_driver.clone(),
         network_mode: Some(o.network.clone().unwrap_or_else(|| "default".into())),
         restart_policy: restart,
         runtime: o.runtime.clone(),
@@ -247,6 +285,7 @@ pub fn create_body(
         attach_stderr: Some(attach),
         stop_signal: o.stop_signal.clone(),
         stop_timeout: o.stop_timeout,
+        volumes: some_vec(&anonymous),
         host_config: Some(host_config),
         ..Default::default()
     })

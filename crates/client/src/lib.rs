@@ -7,7 +7,7 @@
 //! lower of ours and the daemon's `API-Version` header.
 //!
 //! Endpoints are grouped per resource: [`containers`], [`exec`], [`archive`], [`images`],
-//! [`system`].
+//! [`system`], [`volumes`].
 
 pub mod archive;
 pub mod containers;
@@ -17,6 +17,7 @@ mod host;
 pub mod images;
 pub mod stream;
 pub mod system;
+pub mod volumes;
 
 use std::collections::HashMap;
 use std::pin::Pin;

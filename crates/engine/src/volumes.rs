@@ -355,7 +355,8 @@ impl Engine {
         prepared: &mut PreparedMounts,
     ) -> Result<()> {
         let id = &record.id;
-        let table = volume::mountinfo::current();
+        // Read once, and only when a bind needs its propagation checked.
+        let mut table: Option<Vec<volume::mountinfo::MountEntry>> = None;
         for (index, point) in record.mount_points.iter().enumerate() {
             match point.kind {
                 MountKind::Volume => {
@@ -401,7 +402,8 @@ impl Engine {
                             ))
                         })?;
                     }
-                    let needed = volume::propagation::check(point, &table, &self.config.data_root)?;
+                    let table = table.get_or_insert_with(volume::mountinfo::current);
+                    let needed = volume::propagation::check(point, table, &self.config.data_root)?;
                     prepared.root_propagation = prepared.root_propagation.max(needed);
                     prepared.mounts.push(point.container_mount(&point.source));
                 }
