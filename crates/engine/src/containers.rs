@@ -221,13 +221,11 @@ impl Engine {
             rootfs: "/".into(),
             etc_files: vec![],
             cgroup_path: String::new(),
-            seccomp: None,
             init_binary: None,
             mounts: vec![],
             rootfs_propagation: None,
         };
         crate::spec::build(&probe)?;
-        crate::rootfs::load_seccomp(&host_config)?;
         let mount_points = self.resolve_mounts(id, &config, &host_config).await?;
         let record = ContainerRecord {
             id: id.to_string(),

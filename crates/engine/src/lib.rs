@@ -20,6 +20,7 @@ pub mod names;
 mod ops;
 pub mod record;
 mod rootfs;
+pub mod seccomp;
 mod shim_client;
 pub mod spec;
 mod stats;

@@ -260,7 +260,6 @@ impl Engine {
             rootfs: rootfs.clone(),
             etc_files,
             cgroup_path: format!("/berth/{id}"),
-            seccomp: crate::rootfs::load_seccomp(&record.host_config)?,
             init_binary: crate::spec::init_binary(
                 &record.host_config,
                 self.config.default_init,

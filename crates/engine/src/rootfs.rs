@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use bollard_stubs::models::HostConfig;
-use oci_spec::runtime::LinuxSeccomp;
 
 use crate::EngineConfig;
 use crate::error::{Error, Result};
@@ -119,34 +118,4 @@ pub fn write_etc_files(
         (hosts_file, "/etc/hosts"),
         (resolv_file, "/etc/resolv.conf"),
     ])
-}
-
-/// The seccomp profile of `--security-opt seccomp=...`: `unconfined`, or a JSON profile in
-/// Docker's format (its syscall rules are read as the OCI form; Docker-only keys are ignored).
-/// Without the option no filter is applied yet (Docker's built-in default profile is not
-/// shipped).
-pub fn load_seccomp(host_config: &HostConfig) -> Result<Option<LinuxSeccomp>> {
-    for option in host_config.security_opt.iter().flatten() {
-        let Some(value) = option
-            .strip_prefix("seccomp=")
-            .or_else(|| option.strip_prefix("seccomp:"))
-        else {
-            continue;
-        };
-        if value == "unconfined" {
-            return Ok(None);
-        }
-        // The docker CLI sends the file's content, not its path.
-        let text = if value.trim_start().starts_with('{') {
-            value.to_string()
-        } else {
-            std::fs::read_to_string(value).map_err(|e| {
-                Error::invalid(format!("opening seccomp profile ({value}) failed: {e}"))
-            })?
-        };
-        let profile: LinuxSeccomp = serde_json::from_str(&text)
-            .map_err(|e| Error::invalid(format!("decoding seccomp profile failed: {e}")))?;
-        return Ok(Some(profile));
-    }
-    Ok(None)
 }

@@ -9,9 +9,8 @@ use bollard_stubs::models::{ContainerConfig, HostConfig};
 use oci_spec::runtime::{
     Capability, LinuxBlockIoBuilder, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder,
     LinuxDeviceCgroupBuilder, LinuxMemoryBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
-    LinuxPidsBuilder, LinuxResourcesBuilder, LinuxSeccomp, Mount, MountBuilder, PosixRlimit,
-    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
-    UserBuilder,
+    LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimit, PosixRlimitBuilder,
+    PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 use crate::error::{Error, Result};
@@ -120,8 +119,6 @@ pub struct SpecInput<'a> {
     /// Files bind-mounted over /etc/hostname, /etc/hosts, /etc/resolv.conf.
     pub etc_files: Vec<(PathBuf, &'static str)>,
     pub cgroup_path: String,
-    /// A seccomp profile to apply (None = unconfined).
-    pub seccomp: Option<LinuxSeccomp>,
     /// Host path of the init binary (`berth-init`) when the container runs one as its pid 1
     /// (see [`init_binary`]): bind-mounted read-only at [`INIT_PATH`] and put before the
     /// command, `INIT_PATH -- args...`, as dockerd does.
@@ -255,6 +252,7 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
     let host = input.host_config;
     let privileged = host.privileged.unwrap_or(false);
     let caps = capabilities(host)?;
+    let seccomp = crate::seccomp::for_container(host, &caps)?;
     let tty = input.config.tty.unwrap_or(false);
 
     let mut rlimits: Vec<PosixRlimit> = Vec::new();
@@ -447,8 +445,8 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
     if !privileged {
         linux.set_masked_paths(Some(MASKED_PATHS.iter().map(|p| p.to_string()).collect()));
         linux.set_readonly_paths(Some(READONLY_PATHS.iter().map(|p| p.to_string()).collect()));
-        linux.set_seccomp(input.seccomp.clone());
     }
+    linux.set_seccomp(seccomp);
 
     let hostname = if network == "host" {
         None
@@ -610,7 +608,6 @@ mod tests {
             rootfs: "/tmp/rootfs".into(),
             etc_files: vec![],
             cgroup_path: "/berth/x".into(),
-            seccomp: None,
             init_binary: None,
             mounts: vec![],
             rootfs_propagation: None,

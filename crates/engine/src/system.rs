@@ -163,7 +163,7 @@ impl Engine {
                     .unwrap_or_default(),
             ),
             security_options: Some(vec![
-                "name=seccomp,profile=unconfined".into(),
+                "name=seccomp,profile=builtin".into(),
                 "name=cgroupns".into(),
             ]),
             warnings: Some(vec![]),

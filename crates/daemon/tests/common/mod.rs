@@ -20,6 +20,7 @@ pub fn docker_cli() -> PathBuf {
 }
 
 /// Output of a CLI call.
+#[derive(Debug)]
 pub struct Run {
     pub what: String,
     pub code: i32,
