@@ -449,6 +449,7 @@ impl ExecSession {
             // As dockerd: the end of the client's input closes the exec's stdin, without a tty.
             stdin_once: stdin && !tty,
             runtime: runtime.as_deref(),
+            seccomp_cache: &engine.config.seccomp_cache(),
         })
         .await?;
         let stream = if attach {

@@ -72,6 +72,11 @@ impl EngineConfig {
     pub fn volumes_root(&self) -> PathBuf {
         self.data_root.join("volumes")
     }
+    /// Compiled seccomp programs, shared by every container's runtime (root-only, under the
+    /// exec root: rebuilt after a reboot or a libseccomp upgrade).
+    pub fn seccomp_cache(&self) -> PathBuf {
+        self.run_root.join("seccomp")
+    }
 }
 
 /// One container: its record behind an async lock, and a channel announcing its status.

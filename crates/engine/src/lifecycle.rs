@@ -291,6 +291,7 @@ impl Engine {
             stdin_once: stdin && !tty && record.config.stdin_once.unwrap_or(false),
             hold,
             runtime: runtime.as_deref(),
+            seccomp_cache: &self.config.seccomp_cache(),
         })
         .await
     }

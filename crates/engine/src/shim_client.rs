@@ -27,6 +27,8 @@ pub struct ShimLaunch<'a> {
     /// Create only: the container's program waits for [`start_held`] (attach before start).
     pub hold: bool,
     pub runtime: Option<&'a Path>,
+    /// Where the built-in runtime keeps compiled seccomp programs.
+    pub seccomp_cache: &'a Path,
 }
 
 /// Starts the shim; returns the init's pid once the container runs (with `hold`: once it is
@@ -55,9 +57,10 @@ pub async fn launch(launch: &ShimLaunch<'_>) -> Result<i32> {
     if launch.hold {
         command.arg("--hold");
     }
-    if let Some(runtime) = launch.runtime {
-        command.arg("--runtime").arg(runtime);
-    }
+    match launch.runtime {
+        Some(runtime) => command.arg("--runtime").arg(runtime),
+        None => command.arg("--seccomp-cache").arg(launch.seccomp_cache),
+    };
     let output = run_shim(command, launch.shim_binary).await?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().last().unwrap_or_default().trim().to_string();
@@ -264,6 +267,8 @@ pub struct ExecLaunch<'a> {
     pub stdin: bool,
     pub stdin_once: bool,
     pub runtime: Option<&'a Path>,
+    /// Where the built-in runtime keeps compiled seccomp programs.
+    pub seccomp_cache: &'a Path,
 }
 
 /// Starts an exec shim; returns once it listens on its socket, before anything runs. Then:
@@ -308,9 +313,10 @@ pub async fn launch_exec(launch: &ExecLaunch<'_>) -> Result<()> {
     if launch.stdin_once {
         command.arg("--stdin-once");
     }
-    if let Some(runtime) = launch.runtime {
-        command.arg("--runtime").arg(runtime);
-    }
+    match launch.runtime {
+        Some(runtime) => command.arg("--runtime").arg(runtime),
+        None => command.arg("--seccomp-cache").arg(launch.seccomp_cache),
+    };
     let output = run_shim(command, launch.shim_binary).await;
     let _ = tokio::fs::remove_file(&process_file).await;
     let output = output?;

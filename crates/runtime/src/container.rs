@@ -28,6 +28,9 @@ pub enum CgroupPathStyle {
 pub struct Runtime {
     pub(crate) root: StateRoot,
     pub(crate) cgroup_style: CgroupPathStyle,
+    /// Where compiled seccomp programs are kept (see [`crate::seccomp::prepare`]); None: every
+    /// filter is compiled when loaded.
+    pub(crate) seccomp_cache: Option<PathBuf>,
 }
 
 /// A container as listed by `list` and printed by `state`.
@@ -52,7 +55,14 @@ impl Runtime {
         Ok(Self {
             root: StateRoot::open(root)?,
             cgroup_style,
+            seccomp_cache: None,
         })
+    }
+
+    /// Keeps compiled seccomp programs in `dir` (root-only; see [`crate::seccomp::prepare`]).
+    pub fn with_seccomp_cache(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.seccomp_cache = Some(dir.into());
+        self
     }
 
     /// The status of a container, derived from its live init process.

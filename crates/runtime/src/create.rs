@@ -111,8 +111,16 @@ impl Runtime {
         make_exec_fifo(&fifo, &bundle)?;
         become_subreaper()?;
 
+        let seccomp = bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .map(|filter| crate::seccomp::prepare(filter, self.seccomp_cache.as_deref()))
+            .transpose()?;
         let (parent, child) = channel::pair()?;
         let context = InitContext {
+            seccomp: std::cell::Cell::new(seccomp),
             id: &options.id,
             bundle: &bundle,
             channel: child,

@@ -147,17 +147,24 @@ impl Runtime {
         if !options.detach {
             become_subreaper()?;
         }
+        let seccomp = record
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .map(|filter| crate::seccomp::prepare(filter, self.seccomp_cache.as_deref()))
+            .transpose()?;
         let (parent, child) = channel::pair()?;
         // SAFETY: the verbs that fork are documented to run in a single-threaded process.
         let intermediate = match unsafe { fork() }.map_err(sys("fork"))? {
             ForkResult::Child => {
                 drop(parent);
                 exec_intermediate(
-                    &record,
                     &cgroup,
                     &namespaces,
                     options,
                     console_socket,
+                    seccomp,
                     child,
                 )
             }
@@ -206,11 +213,11 @@ fn namespaces_of(record: &ContainerRecord) -> Result<Vec<NamespaceFile>> {
 }
 
 fn exec_intermediate(
-    record: &ContainerRecord,
     cgroup: &cgroups::Cgroup,
     namespaces: &[NamespaceFile],
     options: &ExecOptions,
     console_socket: Option<OwnedFd>,
+    seccomp: Option<crate::seccomp::PreparedFilter>,
     channel: ChildEnd,
 ) -> ! {
     let result = (|| -> Result<()> {
@@ -220,7 +227,7 @@ fn exec_intermediate(
         }
         // SAFETY: forked copy of a single-threaded process, see Runtime::exec.
         match unsafe { fork() }.map_err(sys("fork exec process"))? {
-            ForkResult::Child => exec_child(record, options, console_socket, &channel),
+            ForkResult::Child => exec_child(options, console_socket, seccomp, &channel),
             ForkResult::Parent { child } => channel.report_pid(child.as_raw()),
         }
     })();
@@ -236,9 +243,9 @@ fn exec_intermediate(
 }
 
 fn exec_child(
-    record: &ContainerRecord,
     options: &ExecOptions,
     console_socket: Option<OwnedFd>,
+    seccomp: Option<crate::seccomp::PreparedFilter>,
     channel: &ChildEnd,
 ) -> ! {
     let error = match (|| -> Result<process::PreparedProcess> {
@@ -259,11 +266,6 @@ fn exec_child(
             drop(master);
             console::attach_stdio(slave)?;
         }
-        let seccomp = record
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.seccomp().as_ref());
         process::prepare(&options.process, seccomp)
     })() {
         Ok(prepared) => prepared.exec(),

@@ -28,6 +28,8 @@ pub struct InitContext<'a> {
     pub console_socket: Option<PathBuf>,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// The spec's seccomp filter, prepared before the fork; taken by the init.
+    pub seccomp: std::cell::Cell<Option<crate::seccomp::PreparedFilter>>,
 }
 
 /// Body of the intermediate process: joins and creates namespaces, forks the init.
@@ -178,8 +180,7 @@ fn init_steps(context: &InitContext<'_>) -> Result<process::PreparedProcess> {
         console::attach_stdio(slave)?;
     }
 
-    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let prepared = process::prepare(process_spec, seccomp)?;
+    let prepared = process::prepare(process_spec, context.seccomp.take())?;
     context.channel.ready()?;
     wait_for_start(&fifo)?;
 

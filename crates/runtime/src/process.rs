@@ -12,7 +12,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
-use oci_spec::runtime::{LinuxSeccomp, Process};
+use oci_spec::runtime::Process;
 
 use crate::error::{Error, Result, sys};
 use crate::{capabilities, rlimits, seccomp};
@@ -26,11 +26,14 @@ pub struct PreparedProcess {
     program: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
-    late_seccomp: Option<LinuxSeccomp>,
+    late_seccomp: Option<seccomp::PreparedFilter>,
 }
 
 /// Applies the process settings to the calling process (already inside the container's root).
-pub fn prepare(process: &Process, seccomp_spec: Option<&LinuxSeccomp>) -> Result<PreparedProcess> {
+pub fn prepare(
+    process: &Process,
+    seccomp_filter: Option<seccomp::PreparedFilter>,
+) -> Result<PreparedProcess> {
     if let Some(limits) = process.rlimits() {
         rlimits::apply(limits)?;
     }
@@ -52,11 +55,11 @@ pub fn prepare(process: &Process, seccomp_spec: Option<&LinuxSeccomp>) -> Result
         }
     }
     let mut late_seccomp = None;
-    if let Some(filter) = seccomp_spec {
+    if let Some(filter) = seccomp_filter {
         if no_new_privileges {
-            late_seccomp = Some(filter.clone());
+            late_seccomp = Some(filter);
         } else {
-            seccomp::load(filter)?;
+            filter.load()?;
         }
     }
     if let Some(caps) = process.capabilities() {
@@ -96,7 +99,7 @@ impl PreparedProcess {
     pub fn exec(self) -> Error {
         reset_signals();
         if let Some(filter) = &self.late_seccomp {
-            match seccomp::load(filter) {
+            match filter.load() {
                 Ok(listener) => drop::<Option<OwnedFd>>(listener),
                 Err(error) => return error,
             }

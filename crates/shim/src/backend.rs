@@ -33,14 +33,25 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The built-in runtime over `root`, or the external `binary` with `--root root` and its
-    /// log in `log`.
-    pub fn new(binary: Option<&Path>, root: &Path, log: PathBuf) -> Result<Self> {
+    /// The built-in runtime over `root` (keeping compiled seccomp programs in
+    /// `seccomp_cache`), or the external `binary` with `--root root` and its log in `log`.
+    pub fn new(
+        binary: Option<&Path>,
+        root: &Path,
+        log: PathBuf,
+        seccomp_cache: Option<&Path>,
+    ) -> Result<Self> {
         Ok(match binary {
-            None => Self::Builtin {
-                runtime: runtime::Runtime::new(root, runtime::CgroupPathStyle::Cgroupfs)?,
-                root: root.to_path_buf(),
-            },
+            None => {
+                let mut runtime = runtime::Runtime::new(root, runtime::CgroupPathStyle::Cgroupfs)?;
+                if let Some(cache) = seccomp_cache {
+                    runtime = runtime.with_seccomp_cache(cache);
+                }
+                Self::Builtin {
+                    runtime,
+                    root: root.to_path_buf(),
+                }
+            }
             Some(binary) => Self::External {
                 binary: binary.to_path_buf(),
                 root: root.to_path_buf(),
@@ -310,7 +321,13 @@ mod tests {
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
         let backend =
-            Backend::new(Some(&script), dir.path(), dir.path().join("runtime.log")).unwrap();
+            Backend::new(
+                Some(&script),
+                dir.path(),
+                dir.path().join("runtime.log"),
+                None,
+            )
+            .unwrap();
         let error = backend.kill("c", 15, false).unwrap_err();
         assert_eq!(error.to_string(), "fake failure");
         assert!(backend.kill("c", 999, false).is_err());

@@ -169,6 +169,7 @@ fn setup(options: &ExecOptions, made: &mut bool) -> Result<Monitor> {
         options.runtime.as_deref(),
         &options.runtime_root(),
         state_dir.join("runtime.log"),
+        options.seccomp_cache.as_deref(),
     )?;
     let listener =
         UnixListener::bind(state_dir.join(SOCKET_FILE)).map_err(sys("bind shim.sock"))?;

@@ -4,8 +4,10 @@
 //! ```text
 //! berth-shim start --id ID --bundle DIR --state-dir DIR --log PATH
 //!                  [--stdin] [--stdin-once] [--tty] [--hold] [--runtime PATH] [--runtime-root DIR]
+//!                  [--seccomp-cache DIR]
 //! berth-shim exec --id CONTAINER_ID --state-dir DIR --container-state-dir DIR --process FILE
 //!                  [--stdin] [--stdin-once] [--tty] [--runtime PATH] [--runtime-root DIR]
+//!                  [--seccomp-cache DIR]
 //! ```
 
 use std::ffi::OsString;
@@ -37,6 +39,8 @@ pub struct StartOptions {
     pub runtime: Option<PathBuf>,
     /// The runtime's state root; defaults to `<state-dir>/runtime`.
     pub runtime_root: Option<PathBuf>,
+    /// Where the built-in runtime keeps compiled seccomp programs (shared by containers).
+    pub seccomp_cache: Option<PathBuf>,
 }
 
 /// What `berth-shim exec` is asked to run: one more process in a running container.
@@ -60,6 +64,8 @@ pub struct ExecOptions {
     pub runtime: Option<PathBuf>,
     /// The runtime's state root; defaults to `<container-state-dir>/runtime`.
     pub runtime_root: Option<PathBuf>,
+    /// Where the built-in runtime keeps compiled seccomp programs (shared by containers).
+    pub seccomp_cache: Option<PathBuf>,
 }
 
 /// One `--name value`, `--name=value` or `--flag` of a command line.
@@ -135,6 +141,7 @@ impl ExecOptions {
             "--process",
             "--runtime",
             "--runtime-root",
+            "--seccomp-cache",
         ];
         for arg in split_args(args, &values)? {
             match arg {
@@ -145,6 +152,7 @@ impl ExecOptions {
                     "--process" => options.process = value.into(),
                     "--runtime" => options.runtime = Some(value.into()),
                     "--runtime-root" => options.runtime_root = Some(value.into()),
+                    "--seccomp-cache" => options.seccomp_cache = Some(value.into()),
                     other => return Err(unknown(other)),
                 },
                 Arg::Flag(name) => match name.as_str() {
@@ -167,6 +175,7 @@ impl ExecOptions {
             ("--container-state-dir", Some(&self.container_state_dir)),
             ("--process", Some(&self.process)),
             ("--runtime-root", self.runtime_root.as_ref()),
+            ("--seccomp-cache", self.seccomp_cache.as_ref()),
         ])
     }
 
@@ -200,6 +209,10 @@ impl ExecOptions {
             args.push("--runtime-root".into());
             args.push(root.clone().into());
         }
+        if let Some(cache) = &self.seccomp_cache {
+            args.push("--seccomp-cache".into());
+            args.push(cache.clone().into());
+        }
         args
     }
 
@@ -222,6 +235,7 @@ impl StartOptions {
             "--log",
             "--runtime",
             "--runtime-root",
+            "--seccomp-cache",
         ];
         for arg in split_args(args, &values)? {
             match arg {
@@ -232,6 +246,7 @@ impl StartOptions {
                     "--log" => options.log = value.into(),
                     "--runtime" => options.runtime = Some(value.into()),
                     "--runtime-root" => options.runtime_root = Some(value.into()),
+                    "--seccomp-cache" => options.seccomp_cache = Some(value.into()),
                     other => return Err(unknown(other)),
                 },
                 Arg::Flag(name) => match name.as_str() {
@@ -256,6 +271,7 @@ impl StartOptions {
             ("--state-dir", Some(&self.state_dir)),
             ("--log", Some(&self.log)),
             ("--runtime-root", self.runtime_root.as_ref()),
+            ("--seccomp-cache", self.seccomp_cache.as_ref()),
         ])
     }
 
@@ -291,6 +307,10 @@ impl StartOptions {
         if let Some(root) = &self.runtime_root {
             args.push("--runtime-root".into());
             args.push(root.clone().into());
+        }
+        if let Some(cache) = &self.seccomp_cache {
+            args.push("--seccomp-cache".into());
+            args.push(cache.clone().into());
         }
         args
     }

@@ -244,6 +244,7 @@ fn setup(options: &StartOptions, made: &mut Made) -> Result<Monitor> {
         options.runtime.as_deref(),
         &root,
         state_dir.join("runtime.log"),
+        options.seccomp_cache.as_deref(),
     )?;
     made.backend = Some(backend);
 
