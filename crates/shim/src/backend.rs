@@ -320,14 +320,13 @@ mod tests {
         .unwrap();
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
-        let backend =
-            Backend::new(
-                Some(&script),
-                dir.path(),
-                dir.path().join("runtime.log"),
-                None,
-            )
-            .unwrap();
+        let backend = Backend::new(
+            Some(&script),
+            dir.path(),
+            dir.path().join("runtime.log"),
+            None,
+        )
+        .unwrap();
         let error = backend.kill("c", 15, false).unwrap_err();
         assert_eq!(error.to_string(), "fake failure");
         assert!(backend.kill("c", 999, false).is_err());
