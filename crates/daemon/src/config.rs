@@ -95,10 +95,10 @@ impl Settings {
             .map(|(name, entry)| (name, entry.path))
             .collect();
         for name in ["runc", "crun"] {
-            if !runtimes.contains_key(name) {
-                if let Some(path) = find_in_path(name) {
-                    runtimes.insert(name.to_string(), path);
-                }
+            if !runtimes.contains_key(name)
+                && let Some(path) = find_in_path(name)
+            {
+                runtimes.insert(name.to_string(), path);
             }
         }
         if let Some(path) = find_in_path("berth-runtime") {

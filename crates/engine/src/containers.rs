@@ -73,10 +73,10 @@ impl Engine {
             return Ok(entry.clone());
         }
         let name = name_or_id.strip_prefix('/').unwrap_or(name_or_id);
-        if let Some(id) = self.names.read().expect("names lock").get(name) {
-            if let Some(entry) = containers.get(id) {
-                return Ok(entry.clone());
-            }
+        if let Some(id) = self.names.read().expect("names lock").get(name)
+            && let Some(entry) = containers.get(id)
+        {
+            return Ok(entry.clone());
         }
         if !name_or_id.is_empty() {
             let mut matches = containers
@@ -377,18 +377,16 @@ impl Engine {
         let entry = self.find(name_or_id)?;
         {
             let record = entry.record.lock().await;
-            if record.state.status.is_running() {
-                if !force {
-                    let what = if record.state.status == Status::Paused {
-                        "paused"
-                    } else {
-                        "running"
-                    };
-                    return Err(Error::conflict(format!(
-                        "cannot remove container \"/{}\": container is {what}: stop the container before removing or force remove",
-                        record.name
-                    )));
-                }
+            if record.state.status.is_running() && !force {
+                let what = if record.state.status == Status::Paused {
+                    "paused"
+                } else {
+                    "running"
+                };
+                return Err(Error::conflict(format!(
+                    "cannot remove container \"/{}\": container is {what}: stop the container before removing or force remove",
+                    record.name
+                )));
             }
         }
         if force {
@@ -466,10 +464,10 @@ impl Engine {
                 )
                 .then(|| record.id.clone())
             };
-            if let Some(id) = stopped {
-                if self.destroy(&entry).await.is_ok() {
-                    removed.push(id);
-                }
+            if let Some(id) = stopped
+                && self.destroy(&entry).await.is_ok()
+            {
+                removed.push(id);
             }
         }
         Ok(removed)

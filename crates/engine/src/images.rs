@@ -106,37 +106,6 @@ impl Engine {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn container_settings_win_over_the_image() {
-        let image = image::ContainerConfig {
-            env: Some(vec!["PATH=/bin".into(), "A=image".into()]),
-            cmd: Some(vec!["sh".into()]),
-            working_dir: Some("/srv".into()),
-            ..Default::default()
-        };
-        let mut config = ContainerConfig {
-            env: Some(vec!["A=mine".into()]),
-            ..Default::default()
-        };
-        merge_image_config(&mut config, &image);
-        assert_eq!(config.env.clone().unwrap(), vec!["PATH=/bin", "A=mine"]);
-        assert_eq!(command_line(&config).unwrap(), ("sh".to_string(), vec![]));
-        assert_eq!(config.working_dir.as_deref(), Some("/srv"));
-        // An entrypoint given by the container drops the image's cmd.
-        let mut config = ContainerConfig {
-            entrypoint: Some(vec!["echo".into()]),
-            ..Default::default()
-        };
-        merge_image_config(&mut config, &image);
-        assert_eq!(command_line(&config).unwrap(), ("echo".to_string(), vec![]));
-        assert!(command_line(&ContainerConfig::default()).is_err());
-    }
-}
-
 /// Runs blocking image-store work off the async threads.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> image::Result<T> + Send + 'static,
@@ -334,5 +303,36 @@ impl Engine {
         .await?;
         self.image_event("prune", "", None);
         Ok(report.to_model())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_settings_win_over_the_image() {
+        let image = image::ContainerConfig {
+            env: Some(vec!["PATH=/bin".into(), "A=image".into()]),
+            cmd: Some(vec!["sh".into()]),
+            working_dir: Some("/srv".into()),
+            ..Default::default()
+        };
+        let mut config = ContainerConfig {
+            env: Some(vec!["A=mine".into()]),
+            ..Default::default()
+        };
+        merge_image_config(&mut config, &image);
+        assert_eq!(config.env.clone().unwrap(), vec!["PATH=/bin", "A=mine"]);
+        assert_eq!(command_line(&config).unwrap(), ("sh".to_string(), vec![]));
+        assert_eq!(config.working_dir.as_deref(), Some("/srv"));
+        // An entrypoint given by the container drops the image's cmd.
+        let mut config = ContainerConfig {
+            entrypoint: Some(vec!["echo".into()]),
+            ..Default::default()
+        };
+        merge_image_config(&mut config, &image);
+        assert_eq!(command_line(&config).unwrap(), ("echo".to_string(), vec![]));
+        assert!(command_line(&ContainerConfig::default()).is_err());
     }
 }

@@ -164,10 +164,10 @@ fn follow_file(
                 }
                 Ok(_) => {
                     progressed = true;
-                    if let Some(entry) = parse(&line).filter(|e| wanted(e, &options)) {
-                        if sender.blocking_send(entry).is_err() {
-                            return;
-                        }
+                    if let Some(entry) = parse(&line).filter(|e| wanted(e, &options))
+                        && sender.blocking_send(entry).is_err()
+                    {
+                        return;
                     }
                 }
             }

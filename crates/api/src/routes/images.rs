@@ -43,7 +43,7 @@ pub async fn route(state: &AppState, request: ApiRequest) -> ApiResult<Response>
                 .unwrap_or("")
                 .split('&')
                 .filter_map(|pair| pair.strip_prefix("names="))
-                .map(|n| crate::percent_decode(n))
+                .map(crate::percent_decode)
                 .collect();
             save(state, names).await
         }

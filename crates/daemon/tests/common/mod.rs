@@ -63,6 +63,7 @@ impl Daemon {
     /// Starts berthd and waits until `/_ping` answers.
     pub fn start() -> Daemon {
         assert_eq!(
+            // SAFETY: geteuid has no preconditions and cannot fail.
             unsafe { libc::geteuid() },
             0,
             "the end-to-end tests need root"
@@ -245,11 +246,11 @@ impl Drop for Daemon {
             .flatten()
             .flatten()
         {
-            if let Ok(pid) = std::fs::read_to_string(entry.path().join("shim.pid")) {
-                if let Ok(pid) = pid.trim().parse::<i32>() {
-                    // SAFETY: plain kill(2).
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                }
+            if let Ok(pid) = std::fs::read_to_string(entry.path().join("shim.pid"))
+                && let Ok(pid) = pid.trim().parse::<i32>()
+            {
+                // SAFETY: plain kill(2).
+                unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         }
         // Mounts left under the tempdir, deepest first.
