@@ -4,16 +4,13 @@
 //! conversation reads in the code that drives it.
 //!
 //! Conversation of `create` (child = intermediate, then init; both hold the child end):
-//! 1. intermediate: [`ChildEnd::request_id_mapping`] when it made a new user namespace; the
-//!    runtime writes the id maps and answers [`ParentEnd::id_mapping_done`];
+//! 1. intermediate (already in the container's cgroup, see create.rs):
+//!    [`ChildEnd::request_id_mapping`] when it made a new user namespace; the runtime writes the
+//!    id maps and answers [`ParentEnd::id_mapping_done`];
 //! 2. intermediate: [`ChildEnd::report_pid`] with the pid of the forked init, then exits;
-//! 3. runtime: moves the init into the container's cgroup and says so with
-//!    [`ParentEnd::cgroup_joined`], while the init sets its rootfs up; the init takes that
-//!    message ([`ChildEnd::wait_for_cgroup`]) before it needs to be in the cgroup: before it
-//!    creates its cgroup namespace, mounts a cgroup filesystem, asks for hooks or reports ready;
-//! 4. init: [`ChildEnd::request_runtime_hooks`] when the spec has prestart/createRuntime hooks;
+//! 3. init: [`ChildEnd::request_runtime_hooks`] when the spec has prestart/createRuntime hooks;
 //!    the runtime runs them and answers [`ParentEnd::runtime_hooks_done`];
-//! 5. init: [`ChildEnd::ready`] once the container is set up and waits on the exec fifo.
+//! 4. init: [`ChildEnd::ready`] once the container is set up and waits on the exec fifo.
 //!
 //! A failure on the child side is sent as [`ChildMessage::Failed`]. The child end is close-on-exec,
 //! so for an exec'd process the runtime reads end-of-file when `execve` succeeded.
@@ -51,8 +48,6 @@ pub enum ParentMessage {
     IdMappingDone,
     /// The runtime hooks ran successfully.
     RuntimeHooksDone,
-    /// The init is a member of the container's cgroup (every hierarchy).
-    CgroupJoined,
 }
 
 /// The runtime's end.
@@ -128,11 +123,6 @@ impl ParentEnd {
         send(&self.0, &ParentMessage::RuntimeHooksDone)
     }
 
-    /// Step 3: the init (reported by [`ChildMessage::Pid`]) is in the container's cgroup.
-    pub fn cgroup_joined(&self) -> Result<()> {
-        send(&self.0, &ParentMessage::CgroupJoined)
-    }
-
     /// Raw descriptor, for poll.
     pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.0.as_fd()
@@ -161,18 +151,13 @@ impl ChildEnd {
         send(&self.0, &ChildMessage::Pid(pid))
     }
 
-    /// Step 3: waits until the runtime has moved this process into the container's cgroup.
-    pub fn wait_for_cgroup(&self) -> Result<()> {
-        self.expect_answer(ParentMessage::CgroupJoined)
-    }
-
-    /// Step 4: asks the runtime to run the prestart and createRuntime hooks, and waits.
+    /// Step 3: asks the runtime to run the prestart and createRuntime hooks, and waits.
     pub fn request_runtime_hooks(&self) -> Result<()> {
         send(&self.0, &ChildMessage::RuntimeHooksRequest)?;
         self.expect_answer(ParentMessage::RuntimeHooksDone)
     }
 
-    /// Step 5: the container is set up.
+    /// Step 4: the container is set up.
     pub fn ready(&self) -> Result<()> {
         send(&self.0, &ChildMessage::Ready)
     }
@@ -198,7 +183,6 @@ mod tests {
         let worker = std::thread::spawn(move || {
             child.request_id_mapping().unwrap();
             child.report_pid(42).unwrap();
-            child.wait_for_cgroup().unwrap();
             child.failed(&Error::InvalidArgument("boom".into()));
         });
         assert_eq!(
@@ -207,7 +191,6 @@ mod tests {
         );
         parent.id_mapping_done().unwrap();
         assert_eq!(parent.expect_next("pid").unwrap(), ChildMessage::Pid(42));
-        parent.cgroup_joined().unwrap();
         let error = parent.next().unwrap_err();
         assert_eq!(error.to_string(), "boom");
         worker.join().unwrap();

@@ -1,10 +1,11 @@
 //! `create`: sets the container up and leaves its init waiting on the exec fifo.
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::waitpid;
-use nix::unistd::{ForkResult, Pid, fork};
+use nix::unistd::{ForkResult, Pid};
 
 use crate::bundle::Bundle;
 use crate::channel::{self, ChildMessage};
@@ -12,6 +13,7 @@ use crate::container::Runtime;
 use crate::error::{Error, Result, sys};
 use crate::hooks::{self, HookPoint};
 use crate::init::{self, InitContext};
+use crate::spawn;
 use crate::state::{ContainerRecord, Status, process_start_time};
 
 /// Options of `create` (and of `run`).
@@ -118,11 +120,19 @@ impl Runtime {
             .and_then(|l| l.seccomp().as_ref())
             .map(|filter| crate::seccomp::prepare(filter, self.seccomp_cache.as_deref()))
             .transpose()?;
+        // The cgroup comes first: the intermediate is born in its cgroup2 directory and joins
+        // the v1 hierarchies as its first step (spawn.rs), so the init inherits every
+        // membership and nothing waits on the kernel's migration lock.
+        cleanup.cgroup = Some(cgroup.clone());
+        cgroup.create()?;
+        cgroup.apply(&resources_with_default_devices(&bundle.spec))?;
+        let unified = cgroup.open_unified()?;
         let (parent, child) = channel::pair()?;
         let context = InitContext {
             seccomp: std::cell::Cell::new(seccomp),
             id: &options.id,
             bundle: &bundle,
+            cgroup: &cgroup,
             channel: child,
             exec_fifo: fifo,
             console_socket: options.console_socket.clone(),
@@ -130,7 +140,8 @@ impl Runtime {
             preserve_fds: options.preserve_fds,
         };
         // SAFETY: the verbs that fork are documented to run in a single-threaded process.
-        let intermediate = match unsafe { fork() }.map_err(sys("fork"))? {
+        let forked = unsafe { spawn::fork_into(unified.as_ref().map(|fd| fd.as_fd())) }?;
+        let intermediate = match forked {
             ForkResult::Child => {
                 drop(parent);
                 init::intermediate_main(context)
@@ -138,30 +149,7 @@ impl Runtime {
             ForkResult::Parent { child } => child,
         };
         drop(context);
-        // The cgroup is made while the intermediate creates the namespaces and the init starts
-        // on its rootfs: nothing of theirs needs it before the init's pid is reported (and the
-        // init waits for CgroupJoined before it does).
-        let made = (|| -> Result<()> {
-            cgroup.create()?;
-            cleanup.cgroup = Some(cgroup.clone());
-            cgroup.apply(&resources_with_default_devices(&bundle.spec))?;
-            Ok(())
-        })();
-        if let Err(error) = made {
-            let _ = kill(intermediate, Signal::SIGKILL);
-            let _ = waitpid(intermediate, None);
-            // An init already reported is killed too; one forked but not yet reported fails at
-            // its cgroup wait once our end of the channel is closed.
-            if let Ok(Some(ChildMessage::Pid(pid))) = pending_message(&parent) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                let _ = waitpid(Pid::from_raw(pid), None);
-            }
-            return Err(error);
-        }
-        // Started after the cgroup is made: the warm-up holds the kernel's cgroup mutex during
-        // its grace period, which would stall the mkdirs and limit writes above. Its grace
-        // period then runs until the init's pid arrives; reaped on return.
-        let _warmup = crate::cgroup_warmup::start(cgroup.hierarchies());
+        drop(unified);
 
         let mut init_pid = None;
         let mut record = None;
@@ -175,10 +163,6 @@ impl Runtime {
                     ChildMessage::Pid(pid) => {
                         init_pid = Some(pid);
                         cleanup.init_pid = Some(pid);
-                        // The init builds its rootfs meanwhile and waits for this message
-                        // only where it needs the cgroup (channel.rs, step 3).
-                        cgroup.add_process(pid)?;
-                        parent.cgroup_joined()?;
                         let _ = waitpid(intermediate, None);
                         record = Some(ContainerRecord {
                             id: options.id.clone(),
@@ -217,17 +201,6 @@ impl Runtime {
         }
         Ok(record)
     }
-}
-
-/// A message already waiting on the channel, without blocking.
-fn pending_message(parent: &channel::ParentEnd) -> Result<Option<ChildMessage>> {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    let mut fds = [PollFd::new(parent.as_fd(), PollFlags::POLLIN)];
-    let ready = poll(&mut fds, PollTimeout::ZERO).map_err(sys("poll the setup channel"))?;
-    if ready == 0 {
-        return Ok(None);
-    }
-    parent.next()
 }
 
 /// The fifo the init blocks on. Owned by the container's root and writable by anyone (mode set

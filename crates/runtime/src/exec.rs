@@ -154,9 +154,14 @@ impl Runtime {
             .and_then(|l| l.seccomp().as_ref())
             .map(|filter| crate::seccomp::prepare(filter, self.seccomp_cache.as_deref()))
             .transpose()?;
+        let unified = cgroup.open_unified()?;
         let (parent, child) = channel::pair()?;
+        // Born in the container's cgroup2 directory; the v1 hierarchies are joined by the
+        // intermediate (see spawn.rs for why neither writes a pid to cgroup.procs).
         // SAFETY: the verbs that fork are documented to run in a single-threaded process.
-        let intermediate = match unsafe { fork() }.map_err(sys("fork"))? {
+        let forked = unsafe { crate::spawn::fork_into(unified.as_ref().map(|fd| fd.as_fd())) }?;
+        drop(unified);
+        let intermediate = match forked {
             ForkResult::Child => {
                 drop(parent);
                 exec_intermediate(
@@ -221,7 +226,7 @@ fn exec_intermediate(
     channel: ChildEnd,
 ) -> ! {
     let result = (|| -> Result<()> {
-        cgroup.add_process(std::process::id() as i32)?;
+        cgroup.join_v1_as_current_thread()?;
         for namespace in namespaces {
             namespaces::join(namespace)?;
         }

@@ -7,7 +7,6 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{OFlag, open};
-use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use nix::unistd::{ForkResult, Gid, Uid, fork, setresgid, setresuid, setsid};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -23,6 +22,9 @@ use crate::{console, process, rootfs};
 pub struct InitContext<'a> {
     pub id: &'a str,
     pub bundle: &'a Bundle,
+    /// The container's cgroup, created and limited; the intermediate is born in its cgroup2
+    /// directory and joins its v1 hierarchies first thing.
+    pub cgroup: &'a cgroups::Cgroup,
     pub channel: ChildEnd,
     pub exec_fifo: PathBuf,
     pub console_socket: Option<PathBuf>,
@@ -47,9 +49,9 @@ pub fn intermediate_main(context: InitContext<'_>) -> ! {
 }
 
 fn intermediate_steps(context: &InitContext<'_>) -> Result<()> {
-    // No cgroup join here: the runtime moves the init into the container's cgroup while the
-    // init builds the rootfs (see `CgroupGate`), because the first write to a cgroup v1
-    // `cgroup.procs` waits for an RCU grace period (~12 ms) that would otherwise be serial.
+    // As root of the host's user namespace still, which the cgroup files belong to. The init
+    // forked below inherits the membership, and its cgroup namespace is rooted there.
+    context.cgroup.join_v1_as_current_thread()?;
     let plan = &context.bundle.namespaces;
     let to_join: Vec<NamespaceFile> = plan
         .join
@@ -72,9 +74,9 @@ fn intermediate_steps(context: &InitContext<'_>) -> Result<()> {
     for namespace in &others {
         namespaces::join(namespace)?;
     }
-    // The cgroup namespace is created by the init once it is in the container's cgroup: a new
-    // cgroup namespace is rooted at the creator's cgroup at that moment (cgroup_namespaces(7)).
-    namespaces::create(plan.create - CloneFlags::CLONE_NEWCGROUP)?;
+    // A new cgroup namespace is rooted at the creator's cgroup (cgroup_namespaces(7)): this
+    // process is in the container's cgroup already.
+    namespaces::create(plan.create)?;
     // SAFETY: this process is a forked copy of a single-threaded process, so the child may
     // keep using the allocator and the rest of the Rust runtime.
     match unsafe { fork() }.map_err(sys("fork init"))? {
@@ -135,19 +137,11 @@ fn init_steps(context: &InitContext<'_>) -> Result<process::PreparedProcess> {
 
     set_host_and_domain_name(spec)?;
     let plan = &context.bundle.namespaces;
-    let gate = CgroupGate {
-        channel: &context.channel,
-        new_namespace: plan.create.contains(CloneFlags::CLONE_NEWCGROUP),
-        entered: std::cell::Cell::new(false),
-    };
-    rootfs::prepare_rootfs_with(
+    rootfs::prepare_rootfs(
         spec,
         &context.bundle.rootfs,
         plan.has(LinuxNamespaceType::User),
-        &mut || gate.enter(),
     )?;
-    // Hooks and everything after see the container's cgroup (and cgroup namespace).
-    gate.enter()?;
 
     let runtime_hooks = !hooks::of(spec, HookPoint::Prestart).is_empty()
         || !hooks::of(spec, HookPoint::CreateRuntime).is_empty();
@@ -193,33 +187,6 @@ fn init_steps(context: &InitContext<'_>) -> Result<process::PreparedProcess> {
         )?;
     }
     Ok(prepared)
-}
-
-/// The point where the init must be in the container's cgroup: before a cgroup filesystem is
-/// mounted (it shows the mounter's cgroup), before hooks run, and before the new cgroup
-/// namespace is created (rooted at the current cgroup). The runtime moves the init there in
-/// parallel with the setup that precedes this point, and says so on the channel.
-struct CgroupGate<'a> {
-    channel: &'a ChildEnd,
-    /// The spec asks for a new cgroup namespace (not created by the intermediate).
-    new_namespace: bool,
-    entered: std::cell::Cell<bool>,
-}
-
-impl CgroupGate<'_> {
-    /// Waits for the runtime's [`crate::channel::ParentMessage::CgroupJoined`] once, then
-    /// creates the cgroup namespace. Later calls do nothing.
-    fn enter(&self) -> Result<()> {
-        if self.entered.get() {
-            return Ok(());
-        }
-        self.channel.wait_for_cgroup()?;
-        if self.new_namespace {
-            namespaces::create(CloneFlags::CLONE_NEWCGROUP)?;
-        }
-        self.entered.set(true);
-        Ok(())
-    }
 }
 
 /// Blocks until `start` opens the fifo for reading (the open of a fifo's write end waits for a

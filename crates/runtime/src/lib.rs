@@ -16,7 +16,6 @@
 
 pub mod bundle;
 pub mod capabilities;
-mod cgroup_warmup;
 pub mod channel;
 pub mod console;
 pub mod container;
@@ -36,6 +35,7 @@ pub mod rootfs;
 mod run;
 pub mod sealed_exe;
 pub mod seccomp;
+mod spawn;
 mod start;
 pub mod state;
 #[cfg(test)]

@@ -17,7 +17,7 @@ use nix::sys::statfs::{self, FsType};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, fork, getpid};
 use oci_spec::runtime::{LinuxDeviceBuilder, LinuxDeviceType, Mount, MountBuilder, Spec};
-use runtime::rootfs::{enter_rootfs, finalize_rootfs, prepare_rootfs, prepare_rootfs_with};
+use runtime::rootfs::{enter_rootfs, finalize_rootfs, prepare_rootfs};
 
 const APPLETS: &[&str] = &[
     "sh", "ls", "cat", "echo", "mount", "touch", "mknod", "stat", "test", "true", "mkdir",
@@ -832,74 +832,4 @@ fn fixture_is_removed() {
         assert_all_ok(&lines);
     }
     assert!(!path.exists(), "tempdir {} still exists", path.display());
-}
-
-#[test]
-fn the_cgroup_hook_runs_once_just_before_the_cgroup_mount() {
-    // The init waits there until the runtime has moved it into its cgroup (and then creates
-    // its cgroup namespace): the mounts before it overlap that wait, the cgroup mount must not.
-    if !is_root() {
-        return;
-    }
-    let fixture = Fixture::new();
-    let spec = fixture.spec();
-    let rootfs = fixture.rootfs();
-    let (read_end, write_end) = nix::unistd::pipe().unwrap();
-    let fs_type = |path: &Path| match statfs::statfs(path) {
-        Ok(s) if s.filesystem_type() == statfs::PROC_SUPER_MAGIC => "proc",
-        Ok(s) if s.filesystem_type() == statfs::SYSFS_MAGIC => "sysfs",
-        Ok(s) if s.filesystem_type() == statfs::TMPFS_MAGIC => "tmpfs",
-        Ok(s) if s.filesystem_type() == FsType(0x6367_7270) => "cgroup2",
-        Ok(_) => "other",
-        Err(_) => "missing",
-    };
-    // SAFETY: as in run_container: the child leaves through _exit only.
-    match unsafe { fork() }.unwrap() {
-        ForkResult::Child => {
-            drop(read_end);
-            let mut pipe = fs::File::from(write_end);
-            let message = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                if let Err(e) = unshare(CloneFlags::CLONE_NEWNS) {
-                    return format!("unshare: {e}");
-                }
-                let mut seen = Vec::new();
-                let result = prepare_rootfs_with(&spec, &rootfs, false, &mut || {
-                    seen.push(format!(
-                        "proc={} sys={} cgroup={}",
-                        fs_type(&rootfs.join("proc")),
-                        fs_type(&rootfs.join("sys")),
-                        fs_type(&rootfs.join("sys/fs/cgroup"))
-                    ));
-                    Ok(())
-                });
-                if let Err(e) = result {
-                    return format!("prepare: {e}");
-                }
-                format!(
-                    "{} | after cgroup={}",
-                    seen.join(" ; "),
-                    fs_type(&rootfs.join("sys/fs/cgroup"))
-                )
-            }))
-            .unwrap_or_else(|_| "panic".to_string());
-            let _ = pipe.write_all(message.as_bytes());
-            drop(pipe);
-            // SAFETY: see above.
-            unsafe { libc::_exit(0) }
-        }
-        ForkResult::Parent { child } => {
-            drop(write_end);
-            let mut text = String::new();
-            fs::File::from(read_end).read_to_string(&mut text).unwrap();
-            waitpid(child, None).unwrap();
-            let (calls, after) = text.split_once(" | ").unwrap_or_else(|| panic!("{text}"));
-            // Once, with the earlier spec mounts done and the cgroup one not yet.
-            assert_eq!(calls, "proc=proc sys=sysfs cgroup=sysfs", "{text}");
-            assert!(
-                after == "after cgroup=tmpfs" || after == "after cgroup=cgroup2",
-                "{text}"
-            );
-            assert_host_untouched(&fixture);
-        }
-    }
 }

@@ -42,18 +42,6 @@ use crate::{Error, Result};
 /// `spec.mounts` in order, creates the default devices and /dev links when the spec mounts a
 /// tmpfs on /dev, creates `linux.devices`, and points /dev/ptmx at pts/ptmx.
 pub fn prepare_rootfs(spec: &Spec, rootfs: &Path, in_user_namespace: bool) -> Result<()> {
-    prepare_rootfs_with(spec, rootfs, in_user_namespace, &mut || Ok(()))
-}
-
-/// [`prepare_rootfs`], calling `before_cgroup_mount` once, just before the first `cgroup` or
-/// `cgroup2` mount of the spec (if any): the caller uses it to wait until the process is in
-/// its cgroup and has its cgroup namespace, which such a mount shows.
-pub fn prepare_rootfs_with(
-    spec: &Spec,
-    rootfs: &Path,
-    in_user_namespace: bool,
-    before_cgroup_mount: &mut dyn FnMut() -> Result<()>,
-) -> Result<()> {
     let rootfs = fs::canonicalize(rootfs)
         .map_err(sys(format!("canonicalize rootfs {}", rootfs.display())))?;
     let linux = spec.linux().as_ref();
@@ -78,12 +66,7 @@ pub fn prepare_rootfs_with(
 
     let mounter = Mounter::new(&rootfs, in_user_namespace);
     let spec_mounts = spec.mounts().as_deref().unwrap_or_default();
-    let mut cgroup_ready = false;
     for mount in spec_mounts {
-        if !cgroup_ready && matches!(mount.typ().as_deref(), Some("cgroup" | "cgroup2")) {
-            before_cgroup_mount()?;
-            cgroup_ready = true;
-        }
         mounter.mount(mount)?;
     }
 
