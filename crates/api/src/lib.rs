@@ -55,36 +55,35 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     let mut segments: Vec<String> = path
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| percent_decode(s))
+        .map(percent_decode)
         .collect();
     let mut api_version = None;
     if let Some(version) = segments
         .first()
         .and_then(|s| s.strip_prefix('v'))
         .map(str::to_string)
+        && let Some(asked) = version_tuple(&version)
     {
-        if let Some(asked) = version_tuple(&version) {
-            let max = version_tuple(engine::API_VERSION).expect("version");
-            let min = version_tuple(engine::MIN_API_VERSION).expect("version");
-            if asked > max {
-                return with_headers(
-                    ApiError::bad_request(format!(
-                        "client version {version} is too new. Maximum supported API version is {}",
-                        engine::API_VERSION
-                    ))
-                    .into_response(),
-                );
-            }
-            if asked < min {
-                return with_headers(ApiError::bad_request(format!(
+        let max = version_tuple(engine::API_VERSION).expect("version");
+        let min = version_tuple(engine::MIN_API_VERSION).expect("version");
+        if asked > max {
+            return with_headers(
+                ApiError::bad_request(format!(
+                    "client version {version} is too new. Maximum supported API version is {}",
+                    engine::API_VERSION
+                ))
+                .into_response(),
+            );
+        }
+        if asked < min {
+            return with_headers(ApiError::bad_request(format!(
                     "client version {version} is too old. Minimum supported API version is {}, please upgrade your client to a newer version",
                     engine::MIN_API_VERSION
                 ))
                 .into_response());
-            }
-            segments.remove(0);
-            api_version = Some(asked);
         }
+        segments.remove(0);
+        api_version = Some(asked);
     }
     let query = match Query::parse(request.uri().query()) {
         Ok(query) => query,
@@ -139,12 +138,13 @@ pub(crate) fn percent_decode(segment: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(value) = u8::from_str_radix(&segment[i + 1..i + 3], 16) {
-                out.push(value);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(value) = u8::from_str_radix(&segment[i + 1..i + 3], 16)
+        {
+            out.push(value);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;

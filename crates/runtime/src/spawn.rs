@@ -135,16 +135,18 @@ mod tests {
             match unsafe { fork_into(Some(directory.as_fd())) } {
                 Ok(ForkResult::Child) => {
                     let membership = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-                    let code = if membership.lines().any(|l| l == expected) { 0 } else { 3 };
+                    let code = if membership.lines().any(|l| l == expected) {
+                        0
+                    } else {
+                        3
+                    };
                     // SAFETY: _exit ends the grandchild without unwinding into the harness.
                     unsafe { libc::_exit(code) }
                 }
-                Ok(ForkResult::Parent { child }) => {
-                    match nix::sys::wait::waitpid(child, None) {
-                        Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => code,
-                        _ => 4,
-                    }
-                }
+                Ok(ForkResult::Parent { child }) => match nix::sys::wait::waitpid(child, None) {
+                    Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => code,
+                    _ => 4,
+                },
                 Err(_) => 2,
             }
         }));
@@ -153,12 +155,10 @@ mod tests {
             match unsafe { fork_into(None) } {
                 // SAFETY: as above.
                 Ok(ForkResult::Child) => unsafe { libc::_exit(0) },
-                Ok(ForkResult::Parent { child }) => {
-                    match nix::sys::wait::waitpid(child, None) {
-                        Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => 0,
-                        _ => 4,
-                    }
-                }
+                Ok(ForkResult::Parent { child }) => match nix::sys::wait::waitpid(child, None) {
+                    Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => 0,
+                    _ => 4,
+                },
                 Err(_) => 2,
             }
         }));
