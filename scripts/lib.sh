@@ -5,11 +5,12 @@
 # Build: a C toolchain for the Rust linker, libseccomp for the seccomp crate.
 BUILD_PACKAGES=(build-essential pkg-config libseccomp-dev ca-certificates git)
 # Tests and benchmarks: reference runtimes and podman, the busybox image,
-# hyperfine, the tools the scripts call (jq, python3, unshare/findmnt from
-# util-linux, script from bsdutils, pgrep from procps, newuidmap), and the
+# hyperfine, the tools the scripts call (jq, python3, unshare/findmnt/mount from
+# util-linux, script from bsdutils, pgrep from procps, newuidmap, mkfs.ext4
+# from e2fsprogs for the storage-driver tests), and the
 # linter that test.sh runs over these scripts.
 TEST_PACKAGES=(busybox-static runc crun podman hyperfine iproute2 jq uidmap
-  util-linux bsdutils procps python3 tar shellcheck)
+  util-linux bsdutils procps python3 tar shellcheck e2fsprogs)
 
 # ensure_packages PKG... - apt-get install only what is missing; quick (one
 # dpkg-query, no network) when everything is present.

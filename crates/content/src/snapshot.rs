@@ -74,10 +74,23 @@ impl SnapshotDriver {
         }
     }
 
-    /// Picks overlay when the kernel has it (`/proc/filesystems`) and `root` is not itself on
-    /// an overlay (an overlay upper dir cannot live on overlayfs); else copy. This does not
-    /// try a mount; a caller that wants certainty mounts the first active snapshot and
-    /// falls back on failure.
+    /// The name Docker gives this kind of storage in `info`, inspect's `Driver` and
+    /// `GraphDriver.Name`: `overlay2`, or `vfs` for full copies.
+    pub fn docker_name(self) -> &'static str {
+        match self {
+            Self::Overlay => "overlay2",
+            Self::Copy => "vfs",
+        }
+    }
+
+    /// Picks overlay when it works at `root` (an existing directory), else copy. Overlay
+    /// works when the kernel has it (`/proc/filesystems`), `root` is not itself on an overlay
+    /// (an upper dir cannot live on overlayfs), its file system reports entry types in
+    /// readdir (d_type: without it overlay shows whiteouts and opaque directories wrongly,
+    /// which is why dockerd refuses overlay2 there, e.g. xfs with ftype=0 or ext4 without
+    /// `filetype`), and a trial overlay mount in a scratch directory under `root` succeeds
+    /// (NFS, FUSE and other file systems overlay refuses as upper). Needs the privilege to
+    /// mount, as the daemon has; without it the answer is copy.
     pub fn detect(root: &Path) -> Self {
         let has_overlay = fs::read_to_string("/proc/filesystems")
             .map(|s| {
@@ -90,12 +103,71 @@ impl SnapshotDriver {
         let on_overlay = rustix::fs::statfs(root)
             .map(|s| s.f_type as i64 == OVERLAYFS_SUPER_MAGIC)
             .unwrap_or(false);
-        if has_overlay && !on_overlay {
+        if has_overlay && !on_overlay && overlay_works(root) {
             Self::Overlay
         } else {
             Self::Copy
         }
     }
+}
+
+/// Whether readdir on `root`'s file system reports entry types, and an overlay with an upper
+/// and work dir there mounts. Everything is made in, and removed with, a scratch directory.
+fn overlay_works(root: &Path) -> bool {
+    let probe = root.join(format!(".overlay-probe-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&probe);
+    let works = (|| -> io::Result<bool> {
+        for sub in ["lower/dir", "upper", "work", "merged"] {
+            fs::create_dir_all(probe.join(sub))?;
+        }
+        if !supports_d_type(&probe.join("lower"))? {
+            return Ok(false);
+        }
+        let data = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            probe.join("lower").display(),
+            probe.join("upper").display(),
+            probe.join("work").display()
+        );
+        let data = std::ffi::CString::new(data).map_err(io::Error::other)?;
+        let merged = probe.join("merged");
+        if rustix::mount::mount(
+            "overlay",
+            &merged,
+            "overlay",
+            rustix::mount::MountFlags::empty(),
+            Some(data.as_c_str()),
+        )
+        .is_err()
+        {
+            return Ok(false);
+        }
+        let _ = rustix::mount::unmount(&merged, rustix::mount::UnmountFlags::DETACH);
+        Ok(true)
+    })()
+    .unwrap_or(false);
+    let _ = fs::remove_dir_all(&probe);
+    works
+}
+
+/// Whether entries of `dir` (which holds a directory) come back from getdents with their type
+/// rather than `DT_UNKNOWN`.
+fn supports_d_type(dir: &Path) -> io::Result<bool> {
+    let fd = rustix::fs::open(
+        dir,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    let mut entries = rustix::fs::Dir::read_from(&fd)?;
+    while let Some(entry) = entries.next() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        return Ok(entry.file_type() != rustix::fs::FileType::Unknown);
+    }
+    Ok(false)
 }
 
 /// One mount, as data: what `mount(2)` (or `mount -t <kind> -o <options> <source> <dir>`)

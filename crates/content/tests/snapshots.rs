@@ -438,3 +438,79 @@ fn copy_driver_diff_lists_only_changes() {
     };
     assert_eq!(c3, chain);
 }
+
+/// Runs `f` in a new private mount namespace of a fresh thread (processes it starts share
+/// that namespace), so that what it mounts disappears with the thread.
+fn in_private_namespace<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    with_mounted(&[], Path::new("/"), f)
+}
+
+fn run(program: &str, args: &[&str]) {
+    let status = std::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(status.success(), "{program} {args:?}");
+}
+
+#[test]
+fn detect_picks_copy_where_overlay_cannot_work() {
+    if !is_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = |p: &str| dir.path().join(p).display().to_string();
+    // ext4 without the `filetype` feature: readdir answers DT_UNKNOWN (no d_type), which
+    // dockerd refuses overlay2 on too.
+    run("truncate", &["-s", "64M", &path("nodtype.img")]);
+    run(
+        "mkfs.ext4",
+        &["-q", "-F", "-O", "^filetype", &path("nodtype.img")],
+    );
+    for sub in ["nodtype", "tmpfs", "lower", "upper", "work", "merged"] {
+        fs::create_dir(dir.path().join(sub)).unwrap();
+    }
+    let (no_d_type, on_tmpfs, on_overlay) = in_private_namespace(|| {
+        // A loop mount with autoclear: the device goes when the namespace does.
+        run(
+            "mount",
+            &["-o", "loop", &path("nodtype.img"), &path("nodtype")],
+        );
+        run("mount", &["-t", "tmpfs", "tmpfs", &path("tmpfs")]);
+        let overlay = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            path("lower"),
+            path("upper"),
+            path("work")
+        );
+        run(
+            "mount",
+            &["-t", "overlay", "overlay", "-o", &overlay, &path("merged")],
+        );
+        let results = (
+            SnapshotDriver::detect(&dir.path().join("nodtype")),
+            SnapshotDriver::detect(&dir.path().join("tmpfs")),
+            SnapshotDriver::detect(&dir.path().join("merged")),
+        );
+        // The probes leave nothing behind.
+        for sub in ["nodtype", "tmpfs", "merged"] {
+            let left: Vec<_> = fs::read_dir(dir.path().join(sub))
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .filter(|n| n != "lost+found")
+                .collect();
+            assert!(left.is_empty(), "{sub}: {left:?}");
+        }
+        for sub in ["merged", "tmpfs", "nodtype"] {
+            run("umount", &[&path(sub)]);
+        }
+        results
+    });
+    assert_eq!(no_d_type, SnapshotDriver::Copy);
+    assert_eq!(on_tmpfs, SnapshotDriver::Overlay);
+    assert_eq!(on_overlay, SnapshotDriver::Copy);
+    assert_eq!(SnapshotDriver::Copy.docker_name(), "vfs");
+    assert_eq!(SnapshotDriver::Overlay.docker_name(), "overlay2");
+}

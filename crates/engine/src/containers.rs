@@ -360,11 +360,63 @@ impl Engine {
 
     /// `GET /containers/{id}/json`.
     pub async fn inspect(&self, name_or_id: &str) -> Result<ContainerInspectResponse> {
+        self.inspect_with_size(name_or_id, false).await
+    }
+
+    /// `GET /containers/{id}/json?size=1`: with `SizeRw` and `SizeRootFs` (`inspect -s`).
+    pub async fn inspect_with_size(
+        &self,
+        name_or_id: &str,
+        size: bool,
+    ) -> Result<ContainerInspectResponse> {
         let entry = self.find(name_or_id)?;
-        let record = entry.record.lock().await;
-        let mut inspect = record.inspect(&self.config.containers_root());
-        inspect.exec_ids = self.execs.live_ids(&record.id);
+        let (mut inspect, id, image_id) = {
+            let record = entry.record.lock().await;
+            let graph_driver = self.graph_driver(&record.id);
+            let mut inspect = record.inspect(&self.config.containers_root(), graph_driver);
+            inspect.exec_ids = self.execs.live_ids(&record.id);
+            (inspect, record.id.clone(), record.image_id.clone())
+        };
+        if size {
+            let (rw, root) = self.container_sizes(&id, &image_id).await;
+            inspect.size_rw = Some(rw);
+            inspect.size_root_fs = Some(root);
+        }
         Ok(inspect)
+    }
+
+    /// Inspect's `GraphDriver`: the storage driver's name and, with overlay2, the directories
+    /// of the container's root file system as dockerd lists them.
+    fn graph_driver(&self, id: &str) -> bollard_stubs::models::DriverData {
+        let driver = self.images.driver();
+        let mut data = HashMap::new();
+        if let Ok(mounts) = self.images.rootfs_mounts(id) {
+            for mount in mounts.iter().filter(|m| m.kind == "overlay") {
+                for option in &mount.options {
+                    for (key, name) in [
+                        ("lowerdir=", "LowerDir"),
+                        ("upperdir=", "UpperDir"),
+                        ("workdir=", "WorkDir"),
+                    ] {
+                        if let Some(value) = option.strip_prefix(key) {
+                            data.insert(name.to_string(), value.to_string());
+                        }
+                    }
+                }
+            }
+            if driver == content::SnapshotDriver::Overlay {
+                data.insert(
+                    "MergedDir".to_string(),
+                    crate::rootfs::mount_point(&self.config, id)
+                        .display()
+                        .to_string(),
+                );
+            }
+        }
+        bollard_stubs::models::DriverData {
+            name: driver.docker_name().to_string(),
+            data,
+        }
     }
 
     /// `DELETE /containers/{id}`.

@@ -200,8 +200,12 @@ impl ContainerRecord {
         self.mount_points.iter().map(|p| p.model()).collect()
     }
 
-    /// `GET /containers/{id}/json`.
-    pub fn inspect(&self, containers_root: &Path) -> ContainerInspectResponse {
+    /// `GET /containers/{id}/json`; `graph_driver` is the storage driver and its paths.
+    pub fn inspect(
+        &self,
+        containers_root: &Path,
+        graph_driver: bollard_stubs::models::DriverData,
+    ) -> ContainerInspectResponse {
         let dir = self.dir(containers_root);
         ContainerInspectResponse {
             id: Some(self.id.clone()),
@@ -216,14 +220,14 @@ impl ContainerRecord {
             log_path: Some(self.log_path(containers_root).display().to_string()),
             name: Some(format!("/{}", self.name)),
             restart_count: Some(self.restart_count),
-            driver: Some("overlay2".into()),
+            driver: Some(graph_driver.name.clone()),
             platform: Some("linux".into()),
             mount_label: Some(String::new()),
             process_label: Some(String::new()),
             app_armor_profile: Some(String::new()),
             exec_ids: None,
             host_config: Some(self.host_config.clone()),
-            graph_driver: None,
+            graph_driver: Some(graph_driver),
             size_rw: None,
             size_root_fs: None,
             mounts: Some(self.mounts()),

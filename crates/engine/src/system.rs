@@ -105,8 +105,8 @@ impl Engine {
             containers_paused: Some(paused),
             containers_stopped: Some(stopped),
             images: Some(self.images.count() as i64),
-            driver: Some("overlay2".into()),
-            driver_status: Some(vec![vec!["Backing Filesystem".into(), "extfs".into()]]),
+            driver: Some(self.images.driver().docker_name().into()),
+            driver_status: Some(driver_status(self.images.driver(), &self.config.data_root)),
             docker_root_dir: Some(self.config.data_root.display().to_string()),
             memory_limit: Some(features.as_ref().is_some_and(|f| f.memory_limit)),
             swap_limit: Some(features.as_ref().is_some_and(|f| f.swap_limit)),
@@ -204,6 +204,47 @@ impl Engine {
             experimental: Some(false),
             build_time: Some(String::new()),
         }
+    }
+}
+
+/// The name dockerd gives the file system holding `path` (its fsmagic table), as `info`
+/// shows it under "Backing Filesystem".
+fn backing_filesystem(path: &std::path::Path) -> &'static str {
+    // `f_type`'s integer type differs between architectures.
+    #[allow(clippy::unnecessary_cast)]
+    let magic = match rustix::fs::statfs(path) {
+        Ok(stat) => stat.f_type as i64,
+        Err(_) => return "<unknown>",
+    };
+    match magic {
+        0xEF53 => "extfs",
+        0x5846_5342 => "xfs",
+        0x0102_1994 => "tmpfs",
+        0x9123_683E => "btrfs",
+        0x794C_7630 => "overlayfs",
+        0x2FC1_2FC1 => "zfs",
+        0x6969 => "nfs",
+        0xF2F5_2010 => "f2fs",
+        0x5346_544E => "ntfs",
+        0x4d44 => "msdos",
+        _ => "<unknown>",
+    }
+}
+
+/// `DriverStatus` of `info`: overlay2's lines as dockerd prints them; none for vfs.
+fn driver_status(driver: content::SnapshotDriver, data_root: &std::path::Path) -> Vec<Vec<String>> {
+    match driver {
+        content::SnapshotDriver::Overlay => [
+            ("Backing Filesystem", backing_filesystem(data_root)),
+            ("Supports d_type", "true"),
+            ("Using metacopy", "false"),
+            ("Native Overlay Diff", "true"),
+            ("userxattr", "false"),
+        ]
+        .iter()
+        .map(|(k, v)| vec![k.to_string(), v.to_string()])
+        .collect(),
+        content::SnapshotDriver::Copy => Vec::new(),
     }
 }
 
@@ -379,5 +420,18 @@ mod tests {
     #[test]
     fn proc_meminfo_is_read() {
         assert!(memory_total() > 0);
+    }
+
+    #[test]
+    fn storage_driver_is_described_as_dockerd_does() {
+        let overlay = driver_status(content::SnapshotDriver::Overlay, std::path::Path::new("/"));
+        assert_eq!(overlay[0][0], "Backing Filesystem");
+        assert_ne!(overlay[0][1], "");
+        assert_eq!(overlay[1], ["Supports d_type", "true"]);
+        assert!(driver_status(content::SnapshotDriver::Copy, std::path::Path::new("/")).is_empty());
+        assert_eq!(
+            backing_filesystem(std::path::Path::new("/dev/shm")),
+            "tmpfs"
+        );
     }
 }

@@ -76,10 +76,7 @@ impl ImageStore {
             os_version: config.os_version.clone(),
             size: Some(i64_of(image.record.size())),
             graph_driver: Some(models::DriverData {
-                name: match self.driver() {
-                    content::SnapshotDriver::Overlay => "overlay2".into(),
-                    content::SnapshotDriver::Copy => "vfs".into(),
-                },
+                name: self.driver().docker_name().into(),
                 data,
             }),
             root_fs: Some(models::ImageInspectRootFs {

@@ -963,10 +963,26 @@ impl ImageStore {
         self.collect_garbage()
     }
 
-    /// Bytes used by a container's changes (`SizeRw`).
+    /// Bytes used by a container's changes (`SizeRw`): the files of the overlay upper dir,
+    /// or, with full copies, the files added or modified over the image (as dockerd's naive
+    /// diff of vfs counts them).
     pub fn rootfs_size(&self, container_key: &str) -> Result<u64> {
         let dir = self.snapshots.active_fs(container_key)?;
-        Ok(content::tree_size(&dir)?)
+        match self.driver() {
+            SnapshotDriver::Overlay => Ok(content::tree_size(&dir)?),
+            SnapshotDriver::Copy => {
+                let changes = self.snapshots.changes_active(container_key)?;
+                Ok(changes
+                    .iter()
+                    .filter(|c| c.kind != content::ChangeKind::Deleted)
+                    .filter_map(|c| {
+                        fs::symlink_metadata(dir.join(c.path.trim_start_matches('/'))).ok()
+                    })
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len())
+                    .sum())
+            }
+        }
     }
 }
 

@@ -32,9 +32,10 @@ pub async fn route(state: &AppState, request: ApiRequest) -> ApiResult<Response>
             let report = engine.prune_containers(&q.filters()?).await?;
             Ok(json_response(StatusCode::OK, &report))
         }
-        (&Method::GET, ["containers", id, "json"]) => {
-            Ok(json_response(StatusCode::OK, &engine.inspect(id).await?))
-        }
+        (&Method::GET, ["containers", id, "json"]) => Ok(json_response(
+            StatusCode::OK,
+            &engine.inspect_with_size(id, q.flag("size")).await?,
+        )),
         (&Method::POST, ["containers", id, "start"]) => {
             let started = engine.start(id).await?;
             Ok(empty(if started {

@@ -106,6 +106,31 @@ impl Daemon {
         daemon
     }
 
+    /// Starts berthd after `setup` has prepared its tempdir (for example mounted a file
+    /// system on `<dir>/data`, the data root); whatever `setup` mounted there is unmounted
+    /// on drop with the rest.
+    pub fn start_with_setup(setup: impl FnOnce(&Path)) -> Daemon {
+        assert_eq!(
+            // SAFETY: geteuid has no preconditions.
+            unsafe { libc::geteuid() },
+            0,
+            "the end-to-end tests need root"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("berthd-e2e-")
+            .tempdir()
+            .expect("tempdir");
+        setup(dir.path());
+        let socket = dir.path().join("run/berth.sock");
+        let mut daemon = Daemon {
+            dir,
+            socket,
+            child: None,
+        };
+        daemon.spawn();
+        daemon
+    }
+
     pub fn data_root(&self) -> PathBuf {
         self.dir.path().join("data")
     }
