@@ -1154,3 +1154,445 @@ fn volume_prune_and_system_df() {
     d.docker(&["rm", "-v", "user"]).ok();
     assert_eq!(volume_names(&d, &[]), ["named-used"]);
 }
+
+/// A volume plugin speaking Docker's protocol, written for these tests: a threaded HTTP
+/// server on a unix socket that keeps its volumes as directories under a base directory and
+/// logs every call (one JSON line per call) for the test to check. `MODE` makes it misbehave:
+/// `hang` never answers, `garbage` answers what is not JSON, `hang-create` activates but
+/// never answers Create.
+const PLUGIN: &str = r#"
+import json, os, socketserver, sys, threading, time
+from http.server import BaseHTTPRequestHandler
+
+SOCKET, BASE, LOG, MODE = sys.argv[1:5]
+volumes = {}
+lock = threading.Lock()
+
+def log(entry):
+    with lock, open(LOG, "a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+class Handler(BaseHTTPRequestHandler):
+    def address_string(self):
+        return "plugin"
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, body, status=200):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/vnd.docker.plugins.v1+json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        request = json.loads(raw) if raw.strip() else None
+        method = self.path.lstrip("/")
+        log({"method": method, "request": request})
+        if MODE == "hang" or (MODE == "hang-create" and method == "VolumeDriver.Create"):
+            time.sleep(3600)
+        if MODE == "garbage":
+            return self.answer(b"<html>this is not json</html>")
+        if method == "Plugin.Activate":
+            return self.answer({"Implements": ["VolumeDriver"]})
+        if method == "VolumeDriver.Capabilities":
+            return self.answer({"Capabilities": {"Scope": "local"}})
+        name = (request or {}).get("Name", "")
+        path = os.path.join(BASE, name)
+        if method == "VolumeDriver.Create":
+            if (request.get("Opts") or {}).get("fail"):
+                return self.answer({"Err": "testplugin refuses: " + request["Opts"]["fail"]})
+            os.makedirs(path, exist_ok=True)
+            volumes[name] = request.get("Opts") or {}
+            return self.answer({"Err": ""})
+        if name not in volumes and method not in ("VolumeDriver.List",):
+            return self.answer({"Err": "no such volume " + name})
+        if method == "VolumeDriver.Remove":
+            del volumes[name]
+            os.rmdir(path) if not os.listdir(path) else None
+            return self.answer({"Err": ""})
+        if method in ("VolumeDriver.Mount", "VolumeDriver.Path"):
+            return self.answer({"Mountpoint": path, "Err": ""})
+        if method == "VolumeDriver.Unmount":
+            return self.answer({"Err": ""})
+        if method == "VolumeDriver.Get":
+            return self.answer({"Volume": {"Name": name, "Mountpoint": path,
+                                           "Status": {"opts": volumes[name]}}, "Err": ""})
+        if method == "VolumeDriver.List":
+            return self.answer({"Volumes": [{"Name": n, "Mountpoint": os.path.join(BASE, n)}
+                                            for n in volumes], "Err": ""})
+        return self.answer({"Err": "unknown method " + method}, 404)
+
+class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+if os.path.exists(SOCKET):
+    os.unlink(SOCKET)
+Server(SOCKET, Handler).serve_forever()
+"#;
+
+/// A running test plugin; killed (and its socket removed) on drop.
+struct Plugin {
+    child: std::process::Child,
+    socket: std::path::PathBuf,
+    log: std::path::PathBuf,
+    base: std::path::PathBuf,
+}
+
+impl Plugin {
+    /// Starts plugin `name` in `mode` with its socket in `dir` (the daemon's plugin dir).
+    fn start(dir: &Path, name: &str, mode: &str) -> Plugin {
+        let script = dir.join(format!("{name}.py"));
+        std::fs::write(&script, PLUGIN).unwrap();
+        let socket = dir.join(format!("{name}.sock"));
+        let log = dir.join(format!("{name}.log"));
+        let base = dir.join(format!("{name}-volumes"));
+        std::fs::create_dir_all(&base).unwrap();
+        let child = std::process::Command::new("python3")
+            .arg(&script)
+            .arg(&socket)
+            .arg(&base)
+            .arg(&log)
+            .arg(mode)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("python3");
+        assert!(
+            common::wait_until(std::time::Duration::from_secs(10), || socket.exists()),
+            "plugin {name} did not listen"
+        );
+        Plugin {
+            child,
+            socket,
+            log,
+            base,
+        }
+    }
+
+    /// The calls made so far: (method, request).
+    fn calls(&self) -> Vec<(String, serde_json::Value)> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v = json(l);
+                (
+                    v["method"].as_str().unwrap().to_string(),
+                    v["request"].clone(),
+                )
+            })
+            .collect()
+    }
+
+    fn methods(&self) -> Vec<String> {
+        self.calls().into_iter().map(|(m, _)| m).collect()
+    }
+}
+
+impl Drop for Plugin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+/// A daemon looking for plugins in `plugins` only, with a 2 s deadline per call.
+fn daemon_with_plugins(plugins: &Path) -> Daemon {
+    Daemon::start_with_config(
+        &serde_json::json!({
+            "plugin-dirs": [plugins.display().to_string()],
+            "plugin-timeout": 2,
+        })
+        .to_string(),
+    )
+}
+
+#[test]
+fn a_plugin_serves_volumes_end_to_end() {
+    let plugins = tempfile::Builder::new()
+        .prefix("berth-plugins-")
+        .tempdir()
+        .unwrap();
+    let plugin = Plugin::start(plugins.path(), "testplugin", "serve");
+    let d = daemon_with_plugins(plugins.path());
+    d.import_busybox();
+    assert_eq!(
+        d.docker(&[
+            "volume",
+            "create",
+            "-d",
+            "testplugin",
+            "-o",
+            "speed=fast",
+            "pv1"
+        ])
+        .ok()
+        .out(),
+        "pv1"
+    );
+    let methods = plugin.methods();
+    assert_eq!(methods[0], "Plugin.Activate");
+    let create = plugin
+        .calls()
+        .into_iter()
+        .find(|(m, _)| m == "VolumeDriver.Create")
+        .unwrap();
+    assert_eq!(
+        create.1,
+        serde_json::json!({"Name": "pv1", "Opts": {"speed": "fast"}})
+    );
+    // Listed and inspected, with the plugin's mount point and status.
+    assert_eq!(
+        d.docker(&["volume", "ls", "--format", "{{.Driver}} {{.Name}}"])
+            .ok()
+            .out(),
+        "testplugin pv1"
+    );
+    let inspect = json(&d.docker(&["volume", "inspect", "pv1"]).ok().stdout)[0].clone();
+    assert_eq!(inspect["Driver"], "testplugin");
+    assert_eq!(
+        inspect["Mountpoint"],
+        plugin.base.join("pv1").display().to_string()
+    );
+    assert_eq!(
+        inspect["Status"],
+        serde_json::json!({"opts": {"speed": "fast"}})
+    );
+    assert_eq!(inspect["Scope"], "local");
+    assert_eq!(inspect["Options"], serde_json::json!({"speed": "fast"}));
+    // Containers write through the plugin's mount point and read it back.
+    d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "pv1:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo via-plugin > /data/f",
+    ])
+    .ok();
+    assert_eq!(
+        std::fs::read_to_string(plugin.base.join("pv1/f")).unwrap(),
+        "via-plugin\n"
+    );
+    assert_eq!(
+        d.docker(&[
+            "run",
+            "--rm",
+            "-v",
+            "pv1:/data:ro",
+            "busybox",
+            "cat",
+            "/data/f"
+        ])
+        .ok()
+        .out(),
+        "via-plugin"
+    );
+    // Every Mount was matched by an Unmount with the same ID.
+    let calls = plugin.calls();
+    let ids = |method: &str| -> Vec<String> {
+        let mut ids: Vec<String> = calls
+            .iter()
+            .filter(|(m, _)| m == method)
+            .map(|(_, r)| r["ID"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids("VolumeDriver.Mount").len(), 2);
+    assert_eq!(ids("VolumeDriver.Mount"), ids("VolumeDriver.Unmount"));
+    // --volume-driver and --mount volume-driver create through the plugin too.
+    d.docker(&[
+        "run",
+        "--rm",
+        "--volume-driver",
+        "testplugin",
+        "-v",
+        "pv2:/d",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    d.docker(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,src=pv3,dst=/d,volume-driver=testplugin,volume-opt=size=1",
+        "busybox",
+        "true",
+    ])
+    .ok();
+    assert_eq!(
+        d.docker(&["volume", "ls", "-q", "--filter", "driver=testplugin"])
+            .ok()
+            .out(),
+        "pv1\npv2\npv3"
+    );
+    // The plugin's own refusal is the error, and nothing is recorded.
+    let refused = d.docker(&[
+        "volume",
+        "create",
+        "-d",
+        "testplugin",
+        "-o",
+        "fail=no-room",
+        "pv4",
+    ]);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused
+            .stderr
+            .contains("create pv4: testplugin refuses: no-room"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        d.docker(&["volume", "ls", "-q"]).ok().out().lines().count(),
+        3
+    );
+    // In use protection holds for plugin volumes; rm asks the plugin to remove.
+    d.docker(&[
+        "create", "--name", "holder", "-v", "pv2:/d", "busybox", "true",
+    ])
+    .ok();
+    let busy = d.docker(&["volume", "rm", "pv2"]);
+    assert!(busy.stderr.contains("volume is in use"), "{}", busy.stderr);
+    d.docker(&["rm", "holder"]).ok();
+    d.docker(&["volume", "rm", "pv1", "pv2", "pv3"]).ok();
+    assert!(
+        plugin
+            .methods()
+            .iter()
+            .filter(|m| *m == "VolumeDriver.Remove")
+            .count()
+            == 3
+    );
+    assert_eq!(d.docker(&["volume", "ls", "-q"]).ok().out(), "");
+    // A spec file names a plugin by its socket's URL.
+    std::fs::write(
+        plugins.path().join("specplugin.spec"),
+        format!("unix://{}\n", plugin.socket.display()),
+    )
+    .unwrap();
+    d.docker(&["volume", "create", "-d", "specplugin", "sv"])
+        .ok();
+    assert_eq!(
+        d.docker(&["volume", "inspect", "-f", "{{.Driver}}", "sv"])
+            .ok()
+            .out(),
+        "specplugin"
+    );
+    d.docker(&["volume", "rm", "sv"]).ok();
+    // The records survive a daemon restart, and the plugin is found again.
+    d.docker(&["volume", "create", "-d", "testplugin", "kept"])
+        .ok();
+    // The same name with another driver is a conflict (the docker CLI asks for `local`).
+    let conflict = d.docker(&["volume", "create", "kept"]);
+    assert!(
+        conflict.stderr.contains(
+            "create kept: driver 'testplugin' already has volume 'kept': volume name must be unique"
+        ),
+        "{}",
+        conflict.stderr
+    );
+    let mut d = d;
+    d.restart();
+    assert_eq!(
+        d.docker(&[
+            "run",
+            "--rm",
+            "-v",
+            "kept:/k",
+            "busybox",
+            "sh",
+            "-c",
+            "echo again > /k/f; cat /k/f"
+        ])
+        .ok()
+        .out(),
+        "again"
+    );
+    d.docker(&["volume", "rm", "kept"]).ok();
+}
+
+#[test]
+fn a_plugin_that_hangs_or_answers_garbage_fails_cleanly() {
+    let plugins = tempfile::Builder::new()
+        .prefix("berth-plugins-")
+        .tempdir()
+        .unwrap();
+    let _hang = Plugin::start(plugins.path(), "hangplugin", "hang");
+    let _garbage = Plugin::start(plugins.path(), "garbageplugin", "garbage");
+    let _slow_create = Plugin::start(plugins.path(), "slowcreate", "hang-create");
+    let d = daemon_with_plugins(plugins.path());
+    d.import_busybox();
+    for (plugin, expected) in [
+        (
+            "hangplugin",
+            "create hv: error looking up volume plugin hangplugin: Plugin.Activate: plugin \"hangplugin\" did not answer within 2s",
+        ),
+        (
+            "garbageplugin",
+            "create hv: error looking up volume plugin garbageplugin: Plugin.Activate: invalid answer from plugin \"garbageplugin\"",
+        ),
+        (
+            "slowcreate",
+            "create hv: VolumeDriver.Create: plugin \"slowcreate\" did not answer within 2s",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let failed = d.docker(&["volume", "create", "-d", plugin, "hv"]);
+        assert_eq!(failed.code, 1, "{plugin}");
+        assert!(
+            failed.stderr.contains(expected),
+            "{plugin}: {}",
+            failed.stderr
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        // The daemon keeps serving, and nothing was recorded.
+        assert_eq!(d.docker(&["volume", "ls", "-q"]).ok().out(), "");
+        d.docker(&["version"]).ok();
+        // A container naming such a volume is not created either.
+        let run = d.docker(&[
+            "create",
+            "--volume-driver",
+            plugin,
+            "-v",
+            "hv2:/x",
+            "busybox",
+            "true",
+        ]);
+        assert_ne!(run.code, 0, "{plugin}");
+        assert_eq!(d.docker(&["ps", "-aq"]).ok().out(), "");
+    }
+    // Meanwhile other requests were answered: a hanging plugin holds no lock of others.
+    let hang_started = std::time::Instant::now();
+    let slow = std::thread::spawn({
+        let socket = d.socket.clone();
+        move || {
+            let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+            std::io::Write::write_all(
+                &mut stream,
+                b"POST /v1.47/volumes/create HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n{\"Name\":\"hv3\",\"Driver\":\"hangplugin\"}    ",
+            )
+            .unwrap();
+            let mut answer = String::new();
+            let _ = std::io::Read::read_to_string(&mut stream, &mut answer);
+            answer
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(d.docker(&["volume", "create", "quick"]).ok().out(), "quick");
+    assert!(hang_started.elapsed() < std::time::Duration::from_millis(1900));
+    let answer = slow.join().unwrap();
+    assert!(answer.starts_with("HTTP/1.0 500"), "{answer}");
+    assert_eq!(d.docker(&["volume", "ls", "-q"]).ok().out(), "quick");
+    assert_eq!(volume_dirs(&d), ["quick"]);
+}

@@ -29,8 +29,14 @@ pub enum Error {
         refs: Vec<String>,
     },
     /// A volume of that name exists with another driver.
-    #[error("{op} {name}: volume name must be unique")]
-    NameConflict { op: &'static str, name: String },
+    #[error(
+        "{op} {name}: driver '{driver}' already has volume '{name}': volume name must be unique"
+    )]
+    NameConflict {
+        op: &'static str,
+        name: String,
+        driver: String,
+    },
     /// Options the driver refuses (`invalid option: "foo"`, `missing required option`).
     #[error("{op} {name}: {reason}")]
     InvalidOption {

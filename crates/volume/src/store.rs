@@ -249,15 +249,21 @@ impl VolumeStore {
             request.name
         };
         crate::name::validate("create", &name)?;
-        let driver = if request.driver.is_empty() {
-            LOCAL_DRIVER.to_string()
-        } else {
+        // Without a driver, an existing volume of any driver is taken (`-v name:/path`).
+        let driver_given = !request.driver.is_empty();
+        let driver = if driver_given {
             request.driver
+        } else {
+            LOCAL_DRIVER.to_string()
         };
         let _guard = self.lock(&name).await;
         if let Some(existing) = self.record(&name) {
-            if existing.driver != driver {
-                return Err(Error::NameConflict { op: "create", name });
+            if driver_given && existing.driver != driver {
+                return Err(Error::NameConflict {
+                    op: "create",
+                    name,
+                    driver: existing.driver,
+                });
             }
             if let Some(id) = &request.reference {
                 self.add_ref(&name, id);
