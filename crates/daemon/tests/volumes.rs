@@ -1596,3 +1596,218 @@ fn a_plugin_that_hangs_or_answers_garbage_fails_cleanly() {
     assert_eq!(d.docker(&["volume", "ls", "-q"]).ok().out(), "quick");
     assert_eq!(volume_dirs(&d), ["quick"]);
 }
+
+/// Detaches a host mount made by a test, also when it fails.
+struct HostMount(std::path::PathBuf);
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let path = std::ffi::CString::new(self.0.display().to_string()).unwrap();
+        // SAFETY: umount2 with a NUL-terminated path.
+        unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+fn mount(args: &[&str]) {
+    let status = std::process::Command::new("mount")
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(status.success(), "mount {args:?}");
+}
+
+#[test]
+fn a_host_mount_under_an_rshared_bind_appears_inside() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let source = d.dir.path().join("shared-src");
+    std::fs::create_dir_all(source.join("later")).unwrap();
+    let source_text = source.display().to_string();
+    // rshared needs a shared source mount, as dockerd checks.
+    let bind = format!("{source_text}:/shared:rshared");
+    let refused = d.docker(&["run", "--rm", "-v", &bind, "busybox", "true"]);
+    assert_eq!(refused.code, 125);
+    assert!(
+        refused.stderr.contains(&format!(
+            "path {source_text} is mounted on / but it is not a shared mount"
+        )),
+        "{}",
+        refused.stderr
+    );
+    mount(&["--bind", &source_text, &source_text]);
+    let _source = HostMount(source.clone());
+    mount(&["--make-shared", &source_text]);
+    d.docker(&[
+        "run", "-d", "--name", "prop", "-v", &bind, "busybox", "sleep", "300",
+    ])
+    .ok();
+    assert_eq!(
+        d.docker(&[
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{.Propagation}}{{end}}",
+            "prop"
+        ])
+        .ok()
+        .out(),
+        "rshared"
+    );
+    // Mounted on the host after the start.
+    let later = source.join("later");
+    mount(&[
+        "-t",
+        "tmpfs",
+        "-o",
+        "size=1m",
+        "tmpfs",
+        &later.display().to_string(),
+    ]);
+    let _later = HostMount(later.clone());
+    std::fs::write(later.join("f"), "mounted later\n").unwrap();
+    assert_eq!(
+        d.docker(&["exec", "prop", "cat", "/shared/later/f"])
+            .ok()
+            .out(),
+        "mounted later"
+    );
+    // Inside, the bind is a peer of the host mount, not a slave.
+    let table = d
+        .docker(&["exec", "prop", "grep", " /shared ", "/proc/self/mountinfo"])
+        .ok()
+        .out();
+    assert!(
+        table.contains("shared:") && !table.contains("master:"),
+        "{table}"
+    );
+    // rprivate (the default) does not see later host mounts.
+    let private = format!("{source_text}:/private");
+    d.docker(&[
+        "run", "-d", "--name", "priv", "-v", &private, "busybox", "sleep", "300",
+    ])
+    .ok();
+    let later2 = source.join("later2");
+    std::fs::create_dir_all(&later2).unwrap();
+    mount(&[
+        "-t",
+        "tmpfs",
+        "-o",
+        "size=1m",
+        "tmpfs",
+        &later2.display().to_string(),
+    ]);
+    let _later2 = HostMount(later2.clone());
+    std::fs::write(later2.join("g"), "x").unwrap();
+    let missing = d.docker(&["exec", "priv", "cat", "/private/later2/g"]);
+    assert_ne!(missing.code, 0);
+    d.docker(&["rm", "-f", "prop", "priv"]).ok();
+}
+
+#[test]
+fn a_subpath_must_stay_inside_its_volume() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.docker(&[
+        "run", "--rm", "-v", "subvol:/v", "busybox", "sh", "-c",
+        "mkdir -p /v/app/conf && echo inside > /v/app/conf/f && ln -s /etc /v/abs && ln -s ../../.. /v/app/up && ln -s app/conf /v/rel",
+    ])
+    .ok();
+    // A subpath, and one through a symlink that stays inside.
+    assert_eq!(
+        d.docker(&[
+            "run",
+            "--rm",
+            "--mount",
+            "type=volume,src=subvol,dst=/c,volume-subpath=app/conf",
+            "busybox",
+            "cat",
+            "/c/f"
+        ])
+        .ok()
+        .out(),
+        "inside"
+    );
+    assert_eq!(
+        d.docker(&[
+            "run",
+            "--rm",
+            "--mount",
+            "type=volume,src=subvol,dst=/c,volume-subpath=rel,readonly",
+            "busybox",
+            "cat",
+            "/c/f"
+        ])
+        .ok()
+        .out(),
+        "inside"
+    );
+    let mountpoint = d.data_root().join("volumes/subvol/_data");
+    for escaping in ["abs", "app/up", "abs/passwd"] {
+        let spec = format!("type=volume,src=subvol,dst=/c,volume-subpath={escaping}");
+        let refused = d.docker(&[
+            "run",
+            "--name",
+            "escaper",
+            "--mount",
+            &spec,
+            "busybox",
+            "cat",
+            "/c/passwd",
+        ]);
+        assert_ne!(refused.code, 0, "{escaping}");
+        assert!(
+            refused.stderr.contains(&format!(
+                "error while mounting volume '{}': \"{escaping}\" escapes the path",
+                mountpoint.display()
+            )),
+            "{escaping}: {}",
+            refused.stderr
+        );
+        assert!(
+            !refused.stdout.contains("root:"),
+            "{escaping} leaked the host's passwd"
+        );
+        // The container was created but not started; nothing stays mounted for it.
+        assert_eq!(
+            d.docker(&["inspect", "-f", "{{.State.Status}}", "escaper"])
+                .ok()
+                .out(),
+            "created"
+        );
+        d.docker(&["rm", "escaper"]).ok();
+        assert!(
+            mounts_under(d.dir.path()).is_empty(),
+            "{:?}",
+            mounts_under(d.dir.path())
+        );
+    }
+    // Lexically escaping subpaths are refused at create.
+    let refused = d.docker(&[
+        "create",
+        "--mount",
+        "type=volume,src=subvol,dst=/c,volume-subpath=../x",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        refused
+            .stderr
+            .contains("subpath must be a relative path within the volume"),
+        "{}",
+        refused.stderr
+    );
+    let missing = d.docker(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,src=subvol,dst=/c,volume-subpath=nope",
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        missing.stderr.contains("cannot access path"),
+        "{}",
+        missing.stderr
+    );
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().out(), "");
+    assert!(mounts_under(d.dir.path()).is_empty());
+}

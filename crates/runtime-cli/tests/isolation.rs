@@ -141,3 +141,71 @@ fn user_namespace_maps_root_to_an_unprivileged_uid() {
     // exec joins the user namespace too.
     assert_eq!(c.exec(&["id", "-u"]).ok().lines(), vec!["0"]);
 }
+
+/// Detaches a host mount at the end of a test, also when it fails.
+struct HostMount(std::path::PathBuf);
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(self.0.as_path(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// Mount propagation (mount_namespaces(7)): a bind with `rshared` under `rootfsPropagation:
+/// rshared` stays a peer of its shared host mount, as with runc: what the host mounts under
+/// it later appears inside, and the container's mount table shows it shared (not a slave,
+/// which the detach of the old root must not make it).
+#[test]
+fn rshared_bind_sees_later_host_mounts() {
+    let mut c = Container::new("rshared", &["sleep", "300"]);
+    let host = c.host_dir();
+    fs::create_dir_all(host.join("sub")).unwrap();
+    let host_str = path_str(&host).to_string();
+    // The source must be a shared mount: a bind of the directory onto itself, made shared.
+    nix::mount::mount(
+        Some(host.as_path()),
+        host.as_path(),
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .unwrap();
+    let _source = HostMount(host.clone());
+    nix::mount::mount(
+        None::<&str>,
+        host.as_path(),
+        None::<&str>,
+        nix::mount::MsFlags::MS_SHARED,
+        None::<&str>,
+    )
+    .unwrap();
+    c.config["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/data", "type": "bind", "source": host_str,
+        "options": ["rbind", "rshared"]
+    }));
+    c.config["linux"]["rootfsPropagation"] = json!("rshared");
+    c.create_and_start();
+    // Mounted on the host after the container started.
+    nix::mount::mount(
+        Some("tmpfs"),
+        host.join("sub").as_path(),
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=1m"),
+    )
+    .unwrap();
+    let _sub = HostMount(host.join("sub"));
+    fs::write(host.join("sub/f"), "from the host\n").unwrap();
+    assert_eq!(
+        c.exec(&["cat", "/data/sub/f"]).ok().lines(),
+        vec!["from the host"]
+    );
+    let table = c
+        .exec(&["sh", "-c", "grep ' /data ' /proc/self/mountinfo"])
+        .ok()
+        .lines()
+        .join("\n");
+    assert!(table.contains(" shared:"), "{table}");
+    assert!(!table.contains(" master:"), "{table}");
+    c.rt(&["delete", "--force", &c.id]).ok();
+}

@@ -133,8 +133,23 @@ pub fn enter_rootfs(rootfs: &Path, no_pivot: bool) -> Result<()> {
         .map_err(sys(format!("canonicalize rootfs {}", rootfs.display())))?;
     chdir(&rootfs).map_err(sys(format!("chdir {}", rootfs.display())))?;
     if !no_pivot {
+        // The old root, held open: after the pivot, "." is still the new root's directory
+        // (pivot_root(2) moves cwd only of processes whose cwd was the old root), and a
+        // path lookup of "." does not cross into the old root stacked on it. Changing the
+        // propagation of "." would then make every mount of the container a slave, cutting
+        // rshared binds off their host peers.
+        let old_root = nix::fcntl::open(
+            "/",
+            nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(sys("open the old root"))?;
         match pivot_root(".", ".") {
             Ok(()) => {
+                nix::unistd::fchdir(&old_root).map_err(sys("fchdir to the old root"))?;
+                drop(old_root);
                 // The old root is on top now. Make it slave first so that detaching it cannot
                 // propagate an unmount to the host's mounts (when "/" was shared).
                 mount_at(
