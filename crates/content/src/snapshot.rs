@@ -158,8 +158,8 @@ fn supports_d_type(dir: &Path) -> io::Result<bool> {
         rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     )?;
-    let mut entries = rustix::fs::Dir::read_from(&fd)?;
-    while let Some(entry) = entries.next() {
+    let entries = rustix::fs::Dir::read_from(&fd)?;
+    for entry in entries {
         let entry = entry?;
         let name = entry.file_name().to_bytes();
         if name == b"." || name == b".." {

@@ -129,7 +129,7 @@ fn prune_takes_unused_anonymous_volumes_unless_all() {
         )
         .unwrap();
         let (removed, bytes) = store.prune(&Default::default(), false).await.unwrap();
-        assert_eq!(removed, [unused_anonymous.name.clone()]);
+        assert_eq!(removed, std::slice::from_ref(&unused_anonymous.name));
         assert_eq!(bytes, 1000);
         let filters = HashMap::from([("label!".to_string(), vec!["keep".to_string()])]);
         let (removed, _) = store.prune(&filters, true).await.unwrap();
