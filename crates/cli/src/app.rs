@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use client::Client;
 
-use crate::{attach, container, cp, disk, exec, image, ops, run, stats, system, volume};
+use crate::{attach, container, cp, disk, exec, image, ops, run, stats, system, tls, volume};
 
 /// Exit status and message of a failed command, printed on stderr by [`main`].
 #[derive(Debug)]
@@ -64,6 +64,7 @@ pub fn describe(e: &client::Error) -> String {
         client::Error::Connect { host, source } => format!(
             "Cannot connect to the berth daemon at {host}. Is the daemon running? ({source})"
         ),
+        client::Error::TlsConfig(message) => format!("Failed to initialize: {message}"),
         other => format!("error during connect: {other}"),
     }
 }
@@ -79,6 +80,9 @@ pub struct Cli {
     // Only before the command, as in docker: `history -H` means --human.
     #[arg(short = 'H', long = "host")]
     pub host: Option<String>,
+    /// TLS: --tls, --tlsverify, --tlscacert, --tlscert, --tlskey (before the command too).
+    #[command(flatten)]
+    pub tls: tls::TlsFlags,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -275,17 +279,50 @@ pub enum ImageCommand {
     Prune(image::PruneArgs),
 }
 
-/// The daemon address: `-H`, then `BERTH_HOST`, then `DOCKER_HOST`, then the default socket.
-pub fn select_host(flag: Option<&str>) -> String {
+/// The daemon to talk to: its address and, for a `tcp://` one, the TLS to use.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// `unix:///path` or `tcp://host:port`.
+    pub host: String,
+    /// `None`: plain.
+    pub tls: Option<client::TlsOptions>,
+}
+
+impl Endpoint {
+    /// The daemon named by the global flags and the environment.
+    pub fn select(host: Option<&str>, tls: &tls::TlsFlags) -> Endpoint {
+        let tls = tls.options();
+        Endpoint {
+            host: select_host(host, tls.is_some()),
+            tls,
+        }
+    }
+
+    /// A client of this daemon (the TLS files are read here).
+    pub fn client(&self) -> client::Result<Client> {
+        Client::with_tls(&self.host, self.tls.as_ref())
+    }
+}
+
+/// The daemon address: `-H`, then `BERTH_HOST`, then `DOCKER_HOST`, then the default socket
+/// (with TLS on: `tcp://localhost:2376`, as docker).
+pub fn select_host(flag: Option<&str>, tls: bool) -> String {
     flag.map(str::to_string)
         .or_else(|| std::env::var("BERTH_HOST").ok().filter(|s| !s.is_empty()))
         .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| client::DEFAULT_HOST.to_string())
+        .unwrap_or_else(|| {
+            if tls {
+                client::DEFAULT_TLS_HOST
+            } else {
+                client::DEFAULT_HOST
+            }
+            .to_string()
+        })
 }
 
 /// A client with the API version agreed with the daemon (`DOCKER_API_VERSION` pins it).
-pub async fn connect(host: &str) -> Result<Client, Failure> {
-    let mut c = Client::new(host)?;
+pub async fn connect(host: &Endpoint) -> Result<Client, Failure> {
+    let mut c = host.client()?;
     if let Ok(v) = std::env::var("DOCKER_API_VERSION")
         && !v.is_empty()
     {
@@ -313,7 +350,7 @@ pub async fn main() -> i32 {
             };
         }
     };
-    let host = select_host(cli.host.as_deref());
+    let host = Endpoint::select(cli.host.as_deref(), &cli.tls);
     let result = dispatch(&host, cli.command).await;
     match result {
         Ok(code) => code,
@@ -326,7 +363,7 @@ pub async fn main() -> i32 {
     }
 }
 
-async fn dispatch(host: &str, command: Command) -> CmdResult {
+async fn dispatch(host: &Endpoint, command: Command) -> CmdResult {
     let c = || connect(host);
     match command {
         Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => run::run(host, a).await,

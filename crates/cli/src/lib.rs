@@ -20,6 +20,7 @@ pub mod stats;
 mod system;
 pub mod tabwriter;
 pub mod template;
+pub mod tls;
 pub mod units;
 mod volume;
 

@@ -9,7 +9,7 @@ use client::Client;
 use client::containers::AttachOptions;
 use client::models::{ContainerCreateBody, ContainerWaitResponse, HostConfig};
 
-use crate::app::{CmdResult, Failure, connect, describe};
+use crate::app::{CmdResult, Endpoint, Failure, connect, describe};
 use crate::{attach, mounts, options};
 
 /// Options shared by `run` and `create`.
@@ -350,7 +350,7 @@ async fn create_container(
 }
 
 /// `berth create`: prints the new container's ID.
-pub async fn create(host: &str, a: CreateArgs) -> CmdResult {
+pub async fn create(host: &Endpoint, a: CreateArgs) -> CmdResult {
     let body = create_body(&a.opts, false, false)
         .map_err(|m| Failure::new(format!("berth: {m}")).with_status(125))?;
     let c = connect(host).await.map_err(|f| f.with_status(125))?;
@@ -362,7 +362,7 @@ pub async fn create(host: &str, a: CreateArgs) -> CmdResult {
 }
 
 /// `berth run`.
-pub async fn run(host: &str, a: RunArgs) -> CmdResult {
+pub async fn run(host: &Endpoint, a: RunArgs) -> CmdResult {
     let attach = !a.detach;
     let mut body = create_body(&a.opts, attach, a.rm)
         .map_err(|m| Failure::new(format!("berth: {m}")).with_status(125))?;

@@ -249,8 +249,8 @@ pub async fn info(c: &Client, a: FormatArgs) -> CmdResult {
 }
 
 /// `version`: the Client section always; the Server section when the daemon answers.
-pub async fn version(host: &str, a: FormatArgs) -> CmdResult {
-    let mut client = Client::new(host)?;
+pub async fn version(host: &crate::app::Endpoint, a: FormatArgs) -> CmdResult {
+    let mut client = host.client()?;
     let negotiated = client.negotiate().await;
     let server = match negotiated {
         Ok(_) => Some(client.version().await),

@@ -21,8 +21,19 @@ pub enum Error {
         /// The error of connect(2).
         source: std::io::Error,
     },
+    /// The TLS options cannot be used (a certificate file missing, unreadable or invalid).
+    #[error("{0}")]
+    TlsConfig(String),
+    /// The TLS handshake with the daemon failed (certificate refused either way, not TLS).
+    #[error("tls handshake with {host}: {source}")]
+    Tls {
+        /// The host as given.
+        host: String,
+        /// The handshake's error.
+        source: std::io::Error,
+    },
     /// The HTTP exchange failed (connection closed early, malformed response).
-    #[error("http: {0}")]
+    #[error("http: {}", with_causes(.0))]
     Http(#[from] hyper::Error),
     /// A request could not be built (invalid header value or URI).
     #[error("invalid request: {0}")]
@@ -51,7 +62,9 @@ impl Error {
     /// (the inverse of the mapping done by the `api` crate).
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::InvalidHost { .. } | Self::Request(_) => ErrorKind::InvalidArgument,
+            Self::InvalidHost { .. } | Self::Request(_) | Self::TlsConfig(_) => {
+                ErrorKind::InvalidArgument
+            }
             Self::Daemon { status, .. } => match status {
                 400 => ErrorKind::InvalidArgument,
                 401 | 403 => ErrorKind::PermissionDenied,
@@ -77,6 +90,22 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// An error with its causes, `outer: inner: ...`: hyper's own text ("connection error") hides
+/// what happened (e.g. the daemon's TLS alert refusing our certificate).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Result of the client.

@@ -7,7 +7,11 @@ use crate::error::{Error, Result};
 /// The default socket of berthd (see the engine design: run dir /run/berth).
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 
-/// The port docker uses for plain TCP when none is given (dockerd(8): 2375 unencrypted).
+/// The daemon docker's CLI talks to when TLS is on and no host is given at all.
+pub const DEFAULT_TLS_HOST: &str = "tcp://localhost:2376";
+
+/// The port of a `tcp://` host that names none. The docker CLI takes 2375 here with or without
+/// TLS (2376 is only in [`DEFAULT_TLS_HOST`]).
 const DEFAULT_TCP_PORT: u16 = 2375;
 
 /// A parsed daemon address.
@@ -51,7 +55,13 @@ impl Host {
                 && !h.is_empty()
                 && (!h.starts_with('[') || h.ends_with(']'))
         });
-        if has_port {
+        if let Some(port) = rest
+            .strip_prefix(':')
+            .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            // `tcp://:2376`: docker's default host, localhost.
+            Ok(Host::Tcp(format!("localhost:{port}")))
+        } else if has_port {
             Ok(Host::Tcp(rest.to_string()))
         } else {
             Ok(Host::Tcp(format!("{rest}:{DEFAULT_TCP_PORT}")))
@@ -101,6 +111,14 @@ mod tests {
         assert_eq!(
             Host::parse("tcp://[::1]:99").unwrap(),
             Host::Tcp("[::1]:99".into())
+        );
+        assert_eq!(
+            Host::parse("tcp://:2376").unwrap(),
+            Host::Tcp("localhost:2376".into())
+        );
+        assert_eq!(
+            Host::parse(DEFAULT_TLS_HOST).unwrap(),
+            Host::Tcp("localhost:2376".into())
         );
         assert!(Host::parse("ssh://x").is_err());
         assert!(Host::parse("unix://").is_err());

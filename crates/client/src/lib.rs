@@ -1,5 +1,5 @@
 //! HTTP/1.1 client of the Docker Engine API (as served by berthd or dockerd) over a unix socket
-//! or plain TCP, on hyper 1.
+//! or TCP (plain or TLS, see [`TlsOptions`]), on hyper 1.
 //!
 //! One connection per request: the CLI makes few requests, and long-lived ones (attach, logs
 //! -f, events, wait) need their own connection anyway. Versioned paths (`/v1.47/...`) use the
@@ -17,6 +17,7 @@ mod host;
 pub mod images;
 pub mod stream;
 pub mod system;
+mod tls;
 pub mod volumes;
 
 use std::collections::HashMap;
@@ -35,7 +36,8 @@ use tokio_util::io::{ReaderStream, StreamReader};
 
 pub use bollard_stubs::models;
 pub use error::{Error, Result};
-pub use host::{DEFAULT_HOST, Host};
+pub use host::{DEFAULT_HOST, DEFAULT_TLS_HOST, Host};
+pub use tls::TlsOptions;
 
 /// The newest API version this client speaks (Docker Engine API v1.47, docker 27.x).
 pub const API_VERSION: &str = "1.47";
@@ -88,15 +90,29 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 pub struct Client {
     host: Host,
     version: String,
+    /// TLS of a `tcp://` host.
+    tls: Option<tls::Connector>,
 }
 
 impl Client {
     /// A client of the daemon at `host` (see [`Host::parse`]), speaking [`API_VERSION`] until
     /// [`Client::negotiate`] is called.
     pub fn new(host: &str) -> Result<Client> {
+        Self::with_tls(host, None)
+    }
+
+    /// As [`Client::new`], with TLS for a `tcp://` host (a unix socket is always plain, as
+    /// berthd and dockerd serve it). The certificate files are read here.
+    pub fn with_tls(host: &str, tls: Option<&TlsOptions>) -> Result<Client> {
+        let host = Host::parse(host)?;
+        let tls = match (&host, tls) {
+            (Host::Tcp(address), Some(options)) => Some(tls::Connector::new(options, address)?),
+            _ => None,
+        };
         Ok(Client {
-            host: Host::parse(host)?,
+            host,
             version: API_VERSION.to_string(),
+            tls,
         })
     }
 
@@ -160,7 +176,13 @@ impl Client {
                     .await
                     .map_err(connect_err)?;
                 let _ = s.set_nodelay(true);
-                Box::new(s)
+                match &self.tls {
+                    Some(tls) => Box::new(tls.connect(s).await.map_err(|source| Error::Tls {
+                        host: self.host.to_string(),
+                        source,
+                    })?),
+                    None => Box::new(s),
+                }
             }
         })
     }

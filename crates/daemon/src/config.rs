@@ -7,12 +7,18 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 
-use crate::Args;
+use crate::{Args, tls};
 
 /// The daemon's configuration file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct FileConfig {
+    /// TLS for tcp:// hosts (dockerd's `tls`, `tlsverify`, `tlscacert`, `tlscert`, `tlskey`).
+    tls: Option<bool>,
+    tlsverify: Option<bool>,
+    tlscacert: Option<PathBuf>,
+    tlscert: Option<PathBuf>,
+    tlskey: Option<PathBuf>,
     data_root: Option<PathBuf>,
     exec_root: Option<PathBuf>,
     #[serde(default)]
@@ -44,6 +50,8 @@ pub struct Settings {
     pub hosts: Vec<String>,
     pub debug: bool,
     pub pidfile: Option<PathBuf>,
+    /// TLS of the tcp:// hosts; `None`: plain.
+    pub tls: Option<tls::ServerTls>,
 }
 
 impl Settings {
@@ -67,13 +75,27 @@ impl Settings {
             .clone()
             .or(file.exec_root)
             .unwrap_or_else(|| "/run/berth".into());
+        let tls = args
+            .tls
+            .over(&tls::TlsKeys {
+                tls: file.tls,
+                tlsverify: file.tlsverify,
+                tlscacert: file.tlscacert,
+                tlscert: file.tlscert,
+                tlskey: file.tlskey,
+            })
+            .resolve(&tls::default_cert_dir(|name| std::env::var_os(name)));
         let mut hosts = if args.hosts.is_empty() {
             file.hosts
         } else {
             args.hosts.clone()
         };
         if hosts.is_empty() {
-            hosts.push(format!("unix://{}", run_root.join("berth.sock").display()));
+            // As dockerd: with TLS on, the default host is tcp://localhost:2376.
+            hosts.push(match tls {
+                Some(_) => tls::DEFAULT_TLS_HOST.to_string(),
+                None => format!("unix://{}", run_root.join("berth.sock").display()),
+            });
         }
         let shim_binary = match &args.shim {
             Some(path) => path.clone(),
@@ -134,6 +156,7 @@ impl Settings {
             hosts,
             debug: args.debug || file.debug.unwrap_or(false),
             pidfile: args.pidfile.clone().or(file.pidfile),
+            tls,
         })
     }
 }

@@ -1,7 +1,8 @@
-//! `berthd`: serves the Docker Engine API on a unix socket (and plain TCP when asked), over the
-//! engine. Containers outlive it: each has its own shim, and a restarted daemon reattaches.
+//! `berthd`: serves the Docker Engine API on a unix socket (and TCP, with TLS, when asked), over
+//! the engine. Containers outlive it: each has its own shim, and a restarted daemon reattaches.
 
 mod config;
+mod tls;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,9 @@ use clap::Parser;
     about = "Berth's container engine daemon (Docker Engine API)"
 )]
 pub struct Args {
+    /// TLS of tcp:// hosts: --tls, --tlsverify, --tlscacert, --tlscert, --tlskey.
+    #[command(flatten)]
+    tls: tls::TlsKeys,
     /// Persistent state: images, containers, logs.
     #[arg(long = "data-root")]
     data_root: Option<PathBuf>,
@@ -29,7 +33,7 @@ pub struct Args {
     #[arg(short = 'D', long)]
     debug: bool,
     /// JSON configuration file (dockerd's daemon.json keys: data-root, exec-root, hosts, debug,
-    /// runtimes).
+    /// runtimes, tls, tlsverify, tlscacert, tlscert, tlskey).
     #[arg(long = "config-file", default_value = "/etc/berth/daemon.json")]
     config_file: PathBuf,
     /// The berth-shim binary (default: next to berthd).
@@ -72,6 +76,8 @@ fn main() -> Result<()> {
 }
 
 async fn serve(settings: config::Settings) -> Result<()> {
+    // Certificate files first: a bad one stops the daemon before it touches any state.
+    let acceptor = settings.tls.as_ref().map(tls::acceptor).transpose()?;
     let engine = engine::Engine::open(settings.engine.clone())
         .await
         .map_err(|e| anyhow::anyhow!("open the engine: {e}"))?;
@@ -90,14 +96,35 @@ async fn serve(settings: config::Settings) -> Result<()> {
                 async move { axum::serve(listener, app).await },
             ));
         } else if let Some(address) = host.strip_prefix("tcp://") {
-            let listener = tokio::net::TcpListener::bind(address)
+            let listener = tokio::net::TcpListener::bind(tls::bind_address(address))
                 .await
                 .with_context(|| format!("listen on {host}"))?;
-            tracing::warn!("API listening on {host} without TLS: anyone who reaches it is root");
             let app = app.clone();
-            servers.push(tokio::spawn(
-                async move { axum::serve(listener, app).await },
-            ));
+            match (&acceptor, &settings.tls) {
+                (Some(acceptor), Some(tls)) => {
+                    if tls.verify {
+                        tracing::info!(
+                            "API listening on {host} (TLS, client certificates verified)"
+                        );
+                    } else {
+                        tracing::warn!(
+                            "API listening on {host} with TLS but without --tlsverify: anyone who reaches it is root"
+                        );
+                    }
+                    let listener = tls::TlsListener::new(listener, acceptor.clone())?;
+                    servers.push(tokio::spawn(
+                        async move { axum::serve(listener, app).await },
+                    ));
+                }
+                _ => {
+                    tracing::warn!(
+                        "API listening on {host} without TLS: anyone who reaches it is root"
+                    );
+                    servers.push(tokio::spawn(
+                        async move { axum::serve(listener, app).await },
+                    ));
+                }
+            }
         } else {
             bail!("unsupported host {host:?} (unix:///path or tcp://host:port)");
         }

@@ -43,7 +43,7 @@ impl Run {
     }
 }
 
-fn output_of(what: String, output: Output) -> Run {
+pub fn output_of(what: String, output: Output) -> Run {
     Run {
         what,
         code: output.status.code().unwrap_or(-1),
@@ -57,6 +57,8 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     child: Option<Child>,
+    /// More berthd flags (after the data root, exec root, unix socket and config file).
+    extra_args: Vec<String>,
 }
 
 impl Daemon {
@@ -77,6 +79,7 @@ impl Daemon {
             dir,
             socket,
             child: None,
+            extra_args: Vec::new(),
         };
         daemon.spawn();
         daemon
@@ -101,6 +104,34 @@ impl Daemon {
             dir,
             socket,
             child: None,
+            extra_args: Vec::new(),
+        };
+        daemon.spawn();
+        daemon
+    }
+
+    /// Starts berthd with more flags (e.g. `-H tcp://...` and TLS) and `config` as its
+    /// configuration file when given. The unix socket stays, for readiness and cleanup.
+    pub fn start_with_args(config: Option<&str>, args: &[String]) -> Daemon {
+        assert_eq!(
+            // SAFETY: geteuid has no preconditions.
+            unsafe { libc::geteuid() },
+            0,
+            "the end-to-end tests need root"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("berthd-e2e-")
+            .tempdir()
+            .expect("tempdir");
+        if let Some(config) = config {
+            std::fs::write(dir.path().join("none.json"), config).expect("write daemon config");
+        }
+        let socket = dir.path().join("run/berth.sock");
+        let mut daemon = Daemon {
+            dir,
+            socket,
+            child: None,
+            extra_args: args.to_vec(),
         };
         daemon.spawn();
         daemon
@@ -126,6 +157,7 @@ impl Daemon {
             dir,
             socket,
             child: None,
+            extra_args: Vec::new(),
         };
         daemon.spawn();
         daemon
@@ -151,6 +183,7 @@ impl Daemon {
             .arg("--config-file")
             .arg(self.dir.path().join("none.json"))
             .arg("--debug")
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
