@@ -257,7 +257,9 @@ pub fn prune_warning(all: bool) -> &'static str {
 /// `volume prune`.
 pub async fn prune(c: &Client, a: PruneArgs) -> CmdResult {
     let mut filters = parse_filters(&a.filter)?;
-    if a.all {
+    // Before API 1.42 prune took every unused volume, and knew no `all` filter.
+    let all_by_default = client::version_less(c.api_version(), "1.42");
+    if a.all && !all_by_default {
         if filters.contains_key("all") {
             return Err(Failure::new(
                 "conflicting options: cannot specify both --all and --filter all=1",
@@ -265,7 +267,7 @@ pub async fn prune(c: &Client, a: PruneArgs) -> CmdResult {
         }
         filters.insert("all".into(), vec!["true".into()]);
     }
-    if !a.force && !confirm(prune_warning(a.all)) {
+    if !a.force && !confirm(prune_warning(a.all || all_by_default)) {
         return Ok(0);
     }
     let report = c.prune("volumes", &filters).await?;

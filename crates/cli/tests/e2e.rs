@@ -1706,3 +1706,376 @@ fn sig_proxy_forwards_signals_without_a_tty() {
     let code = wait_child(&mut child, Duration::from_secs(20), "run after SIGTERM");
     assert_eq!(code, Some(9));
 }
+
+/// Removes volumes by name when dropped.
+struct VolumeGuard<'a> {
+    host: &'a str,
+    names: Vec<String>,
+}
+
+impl Drop for VolumeGuard<'_> {
+    fn drop(&mut self) {
+        for n in &self.names {
+            let _ = berth(self.host, &["volume", "rm", "-f", n]);
+        }
+    }
+}
+
+#[test]
+fn volume_create_ls_inspect_rm_prune() {
+    let host = need_daemon!();
+    let (a, b, c) = (unique("vol-a"), unique("vol-b"), unique("vol-c"));
+    let label = format!("berth.e2e={}", unique("label"));
+    let _guard = VolumeGuard {
+        host: &host,
+        names: vec![a.clone(), b.clone(), c.clone()],
+    };
+    assert_eq!(ok(&host, &["volume", "create", &a]).trim(), a);
+    assert_eq!(
+        ok(
+            &host,
+            &[
+                "volume",
+                "create",
+                "--label",
+                &label,
+                "--label",
+                "tier=db",
+                "-o",
+                "type=tmpfs",
+                "-o",
+                "device=tmpfs",
+                "-o",
+                "o=size=1m",
+                &b,
+            ]
+        )
+        .trim(),
+        b
+    );
+    ok(
+        &host,
+        &["volume", "create", "--name", &c, "--label", &label],
+    );
+    // Table, quiet, format, filters.
+    let table = ok(
+        &host,
+        &["volume", "ls", "--filter", &format!("label={label}")],
+    );
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["DRIVER", "VOLUME", "NAME"]
+    );
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(
+        lines[1].starts_with("local ") && lines[1].ends_with(&b),
+        "{table}"
+    );
+    assert_eq!(
+        ok(
+            &host,
+            &[
+                "volume",
+                "ls",
+                "-q",
+                "--filter",
+                &format!("label={label}"),
+                "--filter",
+                "label=tier=db"
+            ]
+        )
+        .trim(),
+        b
+    );
+    assert_eq!(
+        ok(
+            &host,
+            &[
+                "volume",
+                "ls",
+                "--format",
+                "{{.Name}}|{{.Driver}}|{{.Scope}}",
+                "--filter",
+                &format!("name={a}")
+            ]
+        )
+        .trim(),
+        format!("{a}|local|local")
+    );
+    assert!(
+        ok(&host, &["volume", "ls", "-q", "--filter", "dangling=true"])
+            .lines()
+            .any(|l| l == a)
+    );
+    let bad = berth(&host, &["volume", "ls", "--filter", "bogus=1"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("Invalid filter 'bogus'"),
+        "{}",
+        stderr(&bad)
+    );
+    // Inspect: the JSON array, -f, and the generic inspect.
+    let inspected: Value = serde_json::from_str(&ok(&host, &["volume", "inspect", &b])).unwrap();
+    assert_eq!(inspected[0]["Name"], b.as_str());
+    assert_eq!(inspected[0]["Options"]["type"], "tmpfs");
+    assert_eq!(inspected[0]["Labels"]["tier"], "db");
+    assert_eq!(
+        ok(
+            &host,
+            &["volume", "inspect", "-f", "{{.Driver}} {{.Name}}", &a]
+        )
+        .trim(),
+        format!("local {a}")
+    );
+    assert_eq!(ok(&host, &["inspect", "-f", "{{.Name}}", &a]).trim(), a);
+    let missing = berth(&host, &["volume", "inspect", &a, "no-such-volume-x"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing)
+            .contains("Error response from daemon: get no-such-volume-x: no such volume"),
+        "{}",
+        stderr(&missing)
+    );
+    assert!(
+        stdout(&missing).contains(&a),
+        "the found one is still printed"
+    );
+    // Bad names are the daemon's 400.
+    let bad = berth(&host, &["volume", "create", "bad/name"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stderr(&bad).contains("includes invalid characters for a local volume name"),
+        "{}",
+        stderr(&bad)
+    );
+    // In use, then removed.
+    let user = unique("vol-user");
+    let _container = ContainerGuard {
+        host: &host,
+        name: user.clone(),
+    };
+    let mount = format!("{a}:/data");
+    ok(
+        &host,
+        &["create", "--name", &user, "-v", &mount, IMAGE, "true"],
+    );
+    let busy = berth(&host, &["volume", "rm", &a]);
+    assert_eq!(busy.status.code(), Some(1));
+    assert!(
+        stderr(&busy).contains(&format!("remove {a}: volume is in use - [")),
+        "{}",
+        stderr(&busy)
+    );
+    ok(&host, &["rm", &user]);
+    assert_eq!(ok(&host, &["volume", "rm", &a]).trim(), a);
+    let gone = berth(&host, &["volume", "rm", &a]);
+    assert!(
+        stderr(&gone).contains("no such volume"),
+        "{}",
+        stderr(&gone)
+    );
+    ok(&host, &["volume", "rm", "-f", &a]);
+    // Prune only what carries our label (named volumes need --all on API >= 1.42).
+    let out = ok(
+        &host,
+        &[
+            "volume",
+            "prune",
+            "-f",
+            "--all",
+            "--filter",
+            &format!("label={label}"),
+        ],
+    );
+    assert!(out.starts_with("Deleted Volumes:\n"), "{out}");
+    // Volumes with mount options are never pruned (dockerd's rule); b is one.
+    assert!(out.contains(&c) && !out.contains(&b), "{out}");
+    assert!(
+        out.trim_end().ends_with("Total reclaimed space: 0B"),
+        "{out}"
+    );
+    assert_eq!(
+        ok(
+            &host,
+            &["volume", "ls", "-q", "--filter", &format!("label={label}")]
+        )
+        .trim(),
+        b
+    );
+    let both = berth(
+        &host,
+        &["volume", "prune", "-f", "--all", "--filter", "all=1"],
+    );
+    // API >= 1.42: the CLI's own refusal; before it the daemon knows no `all` filter.
+    assert_ne!(both.status.code(), Some(0));
+    assert!(
+        stderr(&both).contains("conflicting options")
+            || stderr(&both).contains("Invalid filter 'all'"),
+        "{}",
+        stderr(&both)
+    );
+}
+
+#[test]
+fn run_with_volumes_binds_mounts_and_volumes_from() {
+    let host = need_daemon!();
+    let volume = unique("run-vol");
+    let _volumes = VolumeGuard {
+        host: &host,
+        names: vec![volume.clone()],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let host_dir = dir.path().join("made-by-v");
+    let named = format!("{volume}:/data");
+    let bind = format!("{}:/h", host_dir.display());
+    // -v creates the missing host directory; the named volume keeps the data.
+    ok(
+        &host,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &named,
+            "-v",
+            &bind,
+            IMAGE,
+            "sh",
+            "-c",
+            "echo kept > /data/f; echo bound > /h/f",
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("f")).unwrap(),
+        "bound\n"
+    );
+    assert_eq!(
+        ok(
+            &host,
+            &["run", "--rm", "-v", &named, IMAGE, "cat", "/data/f"]
+        ),
+        "kept\n"
+    );
+    // :ro rejects writes.
+    let ro = format!("{volume}:/data:ro");
+    let refused = berth(
+        &host,
+        &["run", "--rm", "-v", &ro, IMAGE, "touch", "/data/x"],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("Read-only file system"),
+        "{}",
+        stderr(&refused)
+    );
+    // --mount of each kind.
+    let src = dir.path().join("mount-src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "via mount\n").unwrap();
+    let bind_mount = format!("type=bind,src={},dst=/b,readonly", src.display());
+    let volume_mount = format!("type=volume,src={volume},dst=/v");
+    let out = ok(
+        &host,
+        &[
+            "run",
+            "--rm",
+            "--mount",
+            &bind_mount,
+            "--mount",
+            &volume_mount,
+            "--mount",
+            "type=tmpfs,dst=/t,tmpfs-size=1m",
+            IMAGE,
+            "sh",
+            "-c",
+            "cat /b/f /v/f; stat -f -c %t /t",
+        ],
+    );
+    assert_eq!(out, "via mount\nkept\n1021994\n");
+    // The docker CLI's own checks, before any request: exit 125.
+    let unknown = berth(
+        &host,
+        &[
+            "run",
+            "--rm",
+            "--mount",
+            "type=bind,src=/tmp,dst=/x,foo=bar",
+            IMAGE,
+            "true",
+        ],
+    );
+    assert_eq!(unknown.status.code(), Some(125));
+    assert!(
+        stderr(&unknown).contains("unexpected key 'foo' in 'foo=bar'"),
+        "{}",
+        stderr(&unknown)
+    );
+    // The daemon's: a missing --mount source is not created.
+    let missing = dir.path().join("missing");
+    let spec = format!("type=bind,src={},dst=/x", missing.display());
+    let refused = berth(&host, &["run", "--rm", "--mount", &spec, IMAGE, "true"]);
+    assert_eq!(refused.status.code(), Some(125));
+    assert!(
+        stderr(&refused).contains("bind source path does not exist"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!missing.exists());
+    // Anonymous volumes: listed in Mounts, gone with rm -v; --volumes-from shares them.
+    let owner = unique("vol-owner");
+    let borrower = unique("vol-borrower");
+    let _owner = ContainerGuard {
+        host: &host,
+        name: owner.clone(),
+    };
+    let _borrower = ContainerGuard {
+        host: &host,
+        name: borrower.clone(),
+    };
+    ok(
+        &host,
+        &[
+            "create", "--name", &owner, "-v", "/anon", "-v", &named, IMAGE, "true",
+        ],
+    );
+    let anonymous = ok(
+        &host,
+        &[
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{if eq .Destination \"/anon\"}}{{.Name}}{{end}}{{end}}",
+            &owner,
+        ],
+    )
+    .trim()
+    .to_string();
+    assert_eq!(anonymous.len(), 64, "{anonymous}");
+    let from = format!("{owner}:ro");
+    assert_eq!(
+        ok(
+            &host,
+            &[
+                "run",
+                "--name",
+                &borrower,
+                "--volumes-from",
+                &from,
+                IMAGE,
+                "sh",
+                "-c",
+                "cat /data/f; touch /anon/x 2>&1 | grep -c Read-only"
+            ]
+        ),
+        "kept\n1\n"
+    );
+    ok(&host, &["rm", "-v", &borrower]);
+    ok(&host, &["rm", "-v", &owner]);
+    let gone = berth(&host, &["volume", "inspect", &anonymous]);
+    assert_eq!(
+        gone.status.code(),
+        Some(1),
+        "the anonymous volume went with rm -v"
+    );
+    // The named one stays.
+    ok(&host, &["volume", "inspect", &volume]);
+}

@@ -502,8 +502,9 @@ impl VolumeStore {
     }
 
     /// `POST /volumes/prune`: removes the unreferenced volumes passing `filters`; without
-    /// `all` (the filter, or `all_by_default` for API < 1.42) only anonymous ones. Returns
-    /// the names removed and the bytes they held.
+    /// `all` (the filter, or `all_by_default` for API < 1.42) only anonymous ones. As in
+    /// dockerd, only plain local volumes are pruned: not a plugin's, not one with mount
+    /// options (its data lives elsewhere). Returns the names removed and the bytes they held.
     pub async fn prune(
         &self,
         filters: &Filters,
@@ -516,6 +517,7 @@ impl VolumeStore {
                 .records
                 .values()
                 .filter(|r| state.refs.get(&r.name).is_none_or(|ids| ids.is_empty()))
+                .filter(|r| r.driver == LOCAL_DRIVER && r.options.is_none())
                 .filter(|r| all || r.is_anonymous())
                 .filter(|r| filters::labels_match(filters, r.labels.as_ref()))
                 .cloned()
