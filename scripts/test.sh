@@ -4,7 +4,8 @@
 #      the scripts, 2. cargo build --workspace, 3. cargo test --workspace (root-only
 #   integration tests included), 4. tests/podman.sh with the built
 #   berth-runtime, 5. a leak check: no berth mount, cgroup, process or
-#   runtime state left on the host.
+#   runtime state left on the host, no test volume plugin, e2e data root or
+#   loop device.
 # Prints a final "N passed, N failed" summing cargo's test counts, podman.sh's
 # checks and this script's own checks; exits non-zero if anything failed.
 #
@@ -141,6 +142,16 @@ podman image exists localhost/busybox-berth:latest 2>/dev/null && leaked+=" imag
 check "no podman test container or image left" "$([ -z "$leaked" ]; echo $?)" "$leaked"
 leaked=$(find /tmp -maxdepth 1 -name 'berth-test-*' 2>/dev/null)
 check "no test tempdir left" "$([ -z "$leaked" ]; echo $?)" "$leaked"
+
+# Storage: the daemon e2e tempdirs (data roots with volumes, loop-mounted file
+# systems of the storage-driver tests), the test volume plugins (their
+# directories and python processes), and loop devices backed by test images.
+leaked=$(find /tmp -maxdepth 1 \( -name 'berthd-e2e-*' -o -name 'berth-plugins-*' \) 2>/dev/null)
+check "no daemon e2e or plugin tempdir left" "$([ -z "$leaked" ]; echo $?)" "$leaked"
+leaked=$(pgrep -af 'berth-plugins-' 2>/dev/null | grep -v pgrep)
+check "no test volume plugin left running" "$([ -z "$leaked" ]; echo $?)" "$leaked"
+leaked=$(losetup -a 2>/dev/null | grep -e berth -e /tmp/.tmp)
+check "no loop device of a test image left" "$([ -z "$leaked" ]; echo $?)" "$leaked"
 
 echo
 echo "$passed passed, $failed failed"

@@ -265,10 +265,11 @@ impl Engine {
         let mounts = tokio::task::spawn_blocking(move || images.prepare_rootfs(&key, &image_id))
             .await
             .map_err(|e| Error::internal(e.to_string()))??;
+        // The root file system is mounted only when a volume may take a copy.
         let copy_up = record
             .mount_points
             .iter()
-            .any(|p| p.kind == volume::MountKind::Volume && p.copy_data);
+            .any(|p| self.may_copy_up(p));
         if copy_up {
             let copied = match crate::rootfs::mount(&self.config, &record.id, &mounts) {
                 Ok(rootfs) => {

@@ -296,6 +296,23 @@ impl Engine {
         Ok(())
     }
 
+    /// Whether a mount point may need the image's content copied in: a volume asking for it
+    /// whose content could be empty (a plain local volume is checked on disk; one with a
+    /// mount or a plugin's only shows its content once mounted).
+    pub(crate) fn may_copy_up(&self, point: &MountPoint) -> bool {
+        if point.kind != MountKind::Volume || !point.copy_data || !point.subpath.is_empty() {
+            return false;
+        }
+        match self.volumes.get(&point.name) {
+            Ok(record) if record.driver == volume::LOCAL_DRIVER && record.options.is_none() => {
+                std::fs::read_dir(&point.source)
+                    .map(|mut entries| entries.next().is_none())
+                    .unwrap_or(true)
+            }
+            _ => true,
+        }
+    }
+
     /// Copies the image's content at each copy-up mount point into its volume while the
     /// volume is empty (dockerd's populateVolumes, at create). `rootfs` is the container's
     /// root, mounted by the caller.
@@ -306,7 +323,7 @@ impl Engine {
         points: &[MountPoint],
     ) -> Result<()> {
         for point in points {
-            if point.kind != MountKind::Volume || !point.copy_data || !point.subpath.is_empty() {
+            if !self.may_copy_up(point) {
                 continue;
             }
             let root =
