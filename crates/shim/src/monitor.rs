@@ -216,7 +216,14 @@ pub struct Monitor {
     abandon: bool,
     /// Encoded log entries waiting for one write.
     entries: Vec<u8>,
+    /// Setup or a control request ran code the loop does not need again: give its pages back
+    /// ([`crate::memory::trim`]) once the loop has been idle for [`TRIM_AFTER_IDLE_MS`], so
+    /// the trim never delays the process's output or exit.
+    trim_due: bool,
 }
+
+/// Quiet time after which the monitor trims its memory (see `Monitor::trim_due`).
+const TRIM_AFTER_IDLE_MS: i32 = 1000;
 
 impl Monitor {
     /// A monitor over `parts`.
@@ -242,6 +249,7 @@ impl Monitor {
             exit: None,
             abandon: false,
             entries: Vec::new(),
+            trim_due: true,
         }
     }
 
@@ -280,6 +288,8 @@ impl Monitor {
             }
             let timeout = if self.exit.is_some() {
                 DRAIN_IDLE.as_millis() as i32
+            } else if self.trim_due {
+                TRIM_AFTER_IDLE_MS
             } else {
                 -1
             };
@@ -289,6 +299,10 @@ impl Monitor {
             };
             if ready == 0 && self.exit.is_some() {
                 break;
+            }
+            if ready == 0 && self.trim_due {
+                crate::memory::trim();
+                self.trim_due = false;
             }
         }
         self.finish();
@@ -689,6 +703,7 @@ impl Monitor {
                 Err(e) => error_reply(&format!("invalid request: {e}")),
                 Ok(Request::Wait) => {
                     self.waiters.push(stream);
+                    self.trim_due = true;
                     return;
                 }
                 Ok(Request::Attach {
@@ -701,7 +716,7 @@ impl Monitor {
                     } else {
                         send(&mut stream, &serde_json::json!({ "ok": true }));
                         self.add_attach(stream, stdin, stdout, stderr, rest, closed);
-                        crate::memory::trim();
+                        self.trim_due = true;
                         return;
                     }
                 }
@@ -710,7 +725,7 @@ impl Monitor {
         };
         send(&mut stream, &reply);
         // Control requests are rare and run code the loop does not need again.
-        crate::memory::trim();
+        self.trim_due = true;
     }
 
     /// Makes `stream` an attach session; `early` are stdin bytes that came with the request,

@@ -118,7 +118,6 @@ fn shim_main(setup: impl FnOnce() -> Result<Monitor>, report: OwnedFd) -> ! {
     let line = format!("ok {}\n", monitor.init_pid());
     let _ = nix::unistd::write(&report, line.as_bytes());
     drop(report);
-    crate::memory::trim();
     let code = monitor.run();
     // SAFETY: as above; everything worth flushing was written with plain write(2).
     unsafe { libc::_exit(code) }
