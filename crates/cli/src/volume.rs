@@ -303,8 +303,13 @@ mod tests {
         assert_eq!(row["Labels"], "a=,z=1");
         assert_eq!(row["Links"], "N/A");
         assert_eq!(row["Size"], "N/A");
-        let rendered =
-            format::render(VOLUMES_FORMAT, &[row.clone()], &volume_headers(), true).unwrap();
+        let rendered = format::render(
+            VOLUMES_FORMAT,
+            std::slice::from_ref(&row),
+            &volume_headers(),
+            true,
+        )
+        .unwrap();
         assert_eq!(rendered, "DRIVER    VOLUME NAME\nlocal     data\n");
         let with_usage = volume_row(&json!({
             "Name": "x", "Labels": null, "UsageData": {"RefCount": 2, "Size": 5000}

@@ -1815,3 +1815,101 @@ fn a_subpath_must_stay_inside_its_volume() {
     assert_eq!(d.docker(&["ps", "-aq"]).ok().out(), "");
     assert!(mounts_under(d.dir.path()).is_empty());
 }
+
+#[test]
+fn an_options_volume_is_mounted_while_used_and_survives_a_daemon_kill() {
+    let mut d = Daemon::start();
+    d.import_busybox();
+    d.docker(&[
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "device=tmpfs",
+        "-o",
+        "o=size=4m",
+        "mem",
+    ])
+    .ok();
+    let data = d.data_root().join("volumes/mem/_data");
+    let data_text = data.display().to_string();
+    assert!(
+        !mounts_under(d.dir.path()).contains(&data_text),
+        "not mounted before use"
+    );
+    d.docker(&[
+        "run", "-d", "--name", "m1", "-v", "mem:/m", "busybox", "sleep", "300",
+    ])
+    .ok();
+    d.docker(&[
+        "run", "-d", "--name", "m2", "-v", "mem:/m", "busybox", "sleep", "300",
+    ])
+    .ok();
+    d.docker(&["exec", "m1", "sh", "-c", "echo shared-tmpfs > /m/f"])
+        .ok();
+    // One tmpfs for both users, on the host's _data.
+    assert_eq!(
+        d.docker(&["exec", "m2", "cat", "/m/f"]).ok().out(),
+        "shared-tmpfs"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("f")).unwrap(),
+        "shared-tmpfs\n"
+    );
+    let count = |d: &Daemon| {
+        mounts_under(d.dir.path())
+            .iter()
+            .filter(|m| **m == data_text)
+            .count()
+    };
+    assert_eq!(count(&d), 1);
+    // Volume events, as dockerd emits them (the history is the daemon's memory).
+    let volume_events = |d: &Daemon| {
+        // The docker CLI sends `--until 0s` as whole seconds: let this second pass.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        d.docker(&[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            "0s",
+            "--filter",
+            "type=volume",
+            "--format",
+            "{{.Action}} {{.Actor.ID}}",
+        ])
+        .ok()
+        .out()
+    };
+    let events = volume_events(&d);
+    for expected in ["create mem", "mount mem"] {
+        assert!(
+            events.lines().any(|l| l == expected),
+            "{expected}: {events}"
+        );
+    }
+    // kill -9 of the daemon: the containers and the mount stay; the new daemon keeps it.
+    d.restart();
+    assert_eq!(count(&d), 1);
+    assert_eq!(
+        d.docker(&["exec", "m2", "cat", "/m/f"]).ok().out(),
+        "shared-tmpfs"
+    );
+    d.docker(&["rm", "-f", "m1"]).ok();
+    assert_eq!(count(&d), 1, "still used by m2");
+    d.docker(&["stop", "-t", "0", "m2"]).ok();
+    assert!(
+        common::wait_until(std::time::Duration::from_secs(5), || count(&d) == 0),
+        "unmounted with its last user"
+    );
+    d.docker(&["rm", "m2"]).ok();
+    d.docker(&["volume", "rm", "mem"]).ok();
+    let events = volume_events(&d);
+    for expected in ["unmount mem", "destroy mem"] {
+        assert!(
+            events.lines().any(|l| l == expected),
+            "{expected}: {events}"
+        );
+    }
+}

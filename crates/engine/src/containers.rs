@@ -266,10 +266,7 @@ impl Engine {
             .await
             .map_err(|e| Error::internal(e.to_string()))??;
         // The root file system is mounted only when a volume may take a copy.
-        let copy_up = record
-            .mount_points
-            .iter()
-            .any(|p| self.may_copy_up(p));
+        let copy_up = record.mount_points.iter().any(|p| self.may_copy_up(p));
         if copy_up {
             let copied = match crate::rootfs::mount(&self.config, &record.id, &mounts) {
                 Ok(rootfs) => {
