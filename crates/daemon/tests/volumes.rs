@@ -1913,3 +1913,108 @@ fn an_options_volume_is_mounted_while_used_and_survives_a_daemon_kill() {
         );
     }
 }
+
+#[test]
+fn docker_cp_reads_and_writes_through_volumes_and_binds() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let host = d.dir.path().join("cp-bind");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("from-bind"), "bind content\n").unwrap();
+    let bind = format!("{}:/b", host.display());
+    let ro_bind = format!("{}:/robind:ro", host.display());
+    let local = d.dir.path().join("upload");
+    std::fs::write(&local, "uploaded\n").unwrap();
+    let local_text = local.display().to_string();
+    d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "cpvol:/data",
+        "busybox",
+        "mkdir",
+        "/data/inner",
+    ])
+    .ok();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "cpv",
+        "-v",
+        "cpvol:/data",
+        "-v",
+        &bind,
+        "-v",
+        &ro_bind,
+        "--mount",
+        "type=volume,src=cpvol,dst=/sub,volume-subpath=inner",
+        "busybox",
+        "sh",
+        "-c",
+        "echo in-volume > /data/f; echo nested > /data/inner/n; sleep 300",
+    ])
+    .ok();
+    assert!(common::wait_until(
+        std::time::Duration::from_secs(10),
+        || {
+            d.docker(&["exec", "cpv", "test", "-f", "/data/inner/n"])
+                .code
+                == 0
+        }
+    ));
+    // Running: out of a volume, a bind, and into both.
+    let out = d.dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let out_text = out.display().to_string();
+    d.docker(&["cp", "cpv:/data/f", &out_text]).ok();
+    assert_eq!(
+        std::fs::read_to_string(out.join("f")).unwrap(),
+        "in-volume\n"
+    );
+    d.docker(&["cp", "cpv:/b/from-bind", &out_text]).ok();
+    assert_eq!(
+        std::fs::read_to_string(out.join("from-bind")).unwrap(),
+        "bind content\n"
+    );
+    d.docker(&["cp", &local_text, "cpv:/data/"]).ok();
+    assert_eq!(
+        d.docker(&["exec", "cpv", "cat", "/data/upload"]).ok().out(),
+        "uploaded"
+    );
+    d.docker(&["cp", &local_text, "cpv:/b/"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(host.join("upload")).unwrap(),
+        "uploaded\n"
+    );
+    // A subpath shows its directory only.
+    d.docker(&["cp", "cpv:/sub/n", &out_text]).ok();
+    assert_eq!(std::fs::read_to_string(out.join("n")).unwrap(), "nested\n");
+    // A read-only mount refuses uploads, with dockerd's message.
+    let refused = d.docker(&["cp", &local_text, "cpv:/robind/"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused
+            .stderr
+            .contains("mounted volume is marked read-only"),
+        "{}",
+        refused.stderr
+    );
+    // Stopped: the same paths still reach the volume.
+    d.docker(&["stop", "-t", "0", "cpv"]).ok();
+    d.docker(&["cp", "cpv:/data/upload", &format!("{out_text}/again")])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(out.join("again")).unwrap(),
+        "uploaded\n"
+    );
+    // The view's mounts never reached the host.
+    let leaked: Vec<String> = mounts_under(d.dir.path())
+        .into_iter()
+        .filter(|m| m.ends_with("/data") || m.ends_with("/b") || m.ends_with("/sub"))
+        .collect();
+    assert!(leaked.is_empty(), "{leaked:?}");
+    // export and diff see the root file system only, as in Docker.
+    let changes = d.docker(&["diff", "cpv"]).ok().out();
+    assert!(!changes.contains("/data/upload"), "{changes}");
+}

@@ -11,9 +11,12 @@
 //! `RESOLVE_IN_ROOT`): a symlink in the container that points to `/etc` is the
 //! container's `/etc`, never the host's (CVE-2018-15664, CVE-2019-14271).
 //!
-//! What is not covered: volumes and the generated `/etc/hosts`, `/etc/hostname`,
-//! `/etc/resolv.conf` are mounts inside the container's mount namespace only, so `cp`
-//! sees the image's files at those paths (Docker sees the mounted ones).
+//! Volumes and binds are mounts of the container's own namespace: for `cp` (stat, get,
+//! put) the work runs on a thread of its own in a private mount namespace where they are
+//! bound onto the root as in the container (`volumes::enter_view`), so `cp` reads and writes
+//! them as dockerd's does; a read-only one refuses writes. `export` and `diff` see the root
+//! file system only, as in Docker. Not covered: tmpfs mounts, and the generated
+//! `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf` (cp sees the image's files there).
 
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -135,6 +138,21 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(ContainerRoot, ContainerRecord) -> Result<T> + Send + 'static,
     {
+        self.with_rootfs_view(entry, false, work).await
+    }
+
+    /// [`Engine::with_rootfs`], with the container's volumes and binds in place when
+    /// `with_mounts` (for `cp`).
+    async fn with_rootfs_view<T, F>(
+        &self,
+        entry: &Arc<ContainerEntry>,
+        with_mounts: bool,
+        work: F,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(ContainerRoot, ContainerRecord) -> Result<T> + Send + 'static,
+    {
         let record_guard = entry.record.lock().await;
         let record = record_guard.clone();
         if record.state.status == crate::Status::Removing {
@@ -162,22 +180,61 @@ impl Engine {
             crate::rootfs::mount(&self.config, &record.id, &mounts)?;
             (Some(record_guard), Some(guard))
         };
-        let result = tokio::task::spawn_blocking(move || {
-            let root = ContainerRoot::open(&target).map_err(|e| Error::internal(e.to_string()))?;
-            work(root, record)
-        })
-        .await
-        .map_err(|e| Error::internal(e.to_string()));
+        let has_mounts = record
+            .mount_points
+            .iter()
+            .any(|p| p.kind != volume::MountKind::Tmpfs);
+        if !(with_mounts && has_mounts) {
+            let result = tokio::task::spawn_blocking(move || {
+                let root =
+                    ContainerRoot::open(&target).map_err(|e| Error::internal(e.to_string()))?;
+                work(root, record)
+            })
+            .await
+            .map_err(|e| Error::internal(e.to_string()));
+            drop(mounted);
+            drop(held);
+            return result?;
+        }
+        let user = format!("{}-archive", record.id);
+        let view = match self.view_mounts(&record, &user).await {
+            Ok(view) => view,
+            Err(error) => {
+                drop(mounted);
+                drop(held);
+                return Err(error);
+            }
+        };
+        let (sender, receiver) = oneshot::channel();
+        let view_record = record.clone();
+        // A thread of its own: it leaves the host's mount namespace.
+        let spawned = std::thread::Builder::new()
+            .name("archive-view".into())
+            .spawn(move || {
+                let result = crate::volumes::enter_view(&target, &view).and_then(|()| {
+                    let root =
+                        ContainerRoot::open(&target).map_err(|e| Error::internal(e.to_string()))?;
+                    work(root, view_record)
+                });
+                let _ = sender.send(result);
+            });
+        let result = match spawned {
+            Ok(_) => receiver
+                .await
+                .unwrap_or_else(|_| Err(Error::internal("the archive thread died"))),
+            Err(e) => Err(Error::internal(format!("start the archive thread: {e}"))),
+        };
+        self.release_view_mounts(&record, &user).await;
         drop(mounted);
         drop(held);
-        result?
+        result
     }
 
     /// `HEAD /containers/{id}/archive?path=`: the stat of a path in the container.
     pub async fn archive_stat(&self, name_or_id: &str, path: &str) -> Result<PathStat> {
         let entry = self.find(name_or_id)?;
         let (name, path) = (name_or_id.to_string(), path.to_string());
-        self.with_rootfs(&entry, move |root, _| {
+        self.with_rootfs_view(&entry, true, move |root, _| {
             root.stat(&path).map_err(|e| path_error(e, &path, &name))
         })
         .await
@@ -199,7 +256,7 @@ impl Engine {
         tokio::spawn(async move {
             let error_sender = sender.clone();
             let outcome = engine
-                .with_rootfs(&entry, move |root, _| {
+                .with_rootfs_view(&entry, true, move |root, _| {
                     let stat = root.stat(&path).map_err(|e| path_error(e, &path, &name));
                     let failed = stat.is_err();
                     let _ = stat_sender.send(stat);
@@ -245,9 +302,26 @@ impl Engine {
     ) -> Result<()> {
         let entry = self.find(name_or_id)?;
         let (name, path) = (name_or_id.to_string(), path.to_string());
-        self.with_rootfs(&entry, move |root, record| {
-            if record.host_config.readonly_rootfs.unwrap_or(false) {
-                return Err(Error::invalid("container rootfs is marked read-only"));
+        self.with_rootfs_view(&entry, true, move |root, record| {
+            // dockerd's rules: a read-only volume or bind refuses; a read-only root file
+            // system refuses unless the path is in a writable mount.
+            let target = volume::spec::clean(&format!("/{path}"));
+            let mount = record
+                .mount_points
+                .iter()
+                .filter(|p| {
+                    Path::new(&target).starts_with(&p.destination)
+                        && p.kind != volume::MountKind::Tmpfs
+                })
+                .max_by_key(|p| p.destination.len());
+            match mount {
+                Some(point) if !point.rw => {
+                    return Err(Error::invalid("mounted volume is marked read-only"));
+                }
+                None if record.host_config.readonly_rootfs.unwrap_or(false) => {
+                    return Err(Error::invalid("container rootfs is marked read-only"));
+                }
+                _ => {}
             }
             // Docker: without a configured user, -a keeps the archive's ids like a plain cp.
             let user = record.config.user.clone().unwrap_or_default();

@@ -525,3 +525,124 @@ fn copy_if_empty(source: &std::os::fd::OwnedFd, volume: &Path) -> Result<()> {
     let source = PathBuf::from(format!("/proc/self/fd/{}", source.as_raw_fd()));
     content::copy_tree(&source, volume).map_err(|e| Error::internal(format!("copy-up: {e}")))
 }
+
+/// A volume or bind as `docker cp` sees it: the host directory shown at a container path.
+#[derive(Debug, Clone)]
+pub(crate) struct ViewMount {
+    pub destination: String,
+    /// The bind source or the volume's path.
+    pub source: PathBuf,
+    /// A volume subpath, opened beneath `source` when bound.
+    pub subpath: String,
+    pub writable: bool,
+}
+
+impl Engine {
+    /// The volumes and binds of a container for an archive request (`docker cp` reads and
+    /// writes through them, as dockerd does), with the volumes mounted for `user` until
+    /// [`Engine::release_view_mounts`]. tmpfs mounts have no host side and are left out.
+    pub(crate) async fn view_mounts(
+        &self,
+        record: &ContainerRecord,
+        user: &str,
+    ) -> Result<Vec<ViewMount>> {
+        let mut view = Vec::new();
+        for point in &record.mount_points {
+            let source = match point.kind {
+                MountKind::Tmpfs => continue,
+                MountKind::Bind => PathBuf::from(&point.source),
+                MountKind::Volume => match self.volumes.mount(&point.name, user).await {
+                    Ok(path) => PathBuf::from(path),
+                    Err(error) => {
+                        self.release_view_mounts(record, user).await;
+                        return Err(error.into());
+                    }
+                },
+            };
+            view.push(ViewMount {
+                destination: point.destination.clone(),
+                source,
+                subpath: point.subpath.clone(),
+                writable: point.rw,
+            });
+        }
+        view.sort_by_key(|m| m.destination.split('/').filter(|p| !p.is_empty()).count());
+        Ok(view)
+    }
+
+    /// Unmounts what [`Engine::view_mounts`] mounted for `user`.
+    pub(crate) async fn release_view_mounts(&self, record: &ContainerRecord, user: &str) {
+        for point in &record.mount_points {
+            if point.kind == MountKind::Volume {
+                let _ = self.volumes.unmount(&point.name, user).await;
+            }
+        }
+    }
+}
+
+/// In the calling thread only: enters a new private mount namespace and binds each view
+/// mount onto its destination in the root file system at `rootfs` (resolved in-root, so a
+/// symlink of the container cannot redirect it), read-only when the mount is. The
+/// namespace, and every mount made here, goes when the thread exits; the host's view is
+/// never changed. The caller runs this on a thread of its own, never a pool thread.
+pub(crate) fn enter_view(rootfs: &Path, mounts: &[ViewMount]) -> Result<()> {
+    use rustix::mount::{MountFlags, MountPropagationFlags};
+    use std::os::fd::AsRawFd;
+    // SAFETY: CLONE_NEWNS (with the CLONE_FS it implies) gives only this thread its own
+    // mount namespace and fs info; the thread is dedicated to one archive request, and no
+    // file descriptor table is unshared.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWNS) }
+        .map_err(|e| Error::internal(format!("unshare a mount namespace: {e}")))?;
+    rustix::mount::mount_change(
+        "/",
+        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+    )
+    .map_err(|e| Error::internal(format!("make the view private: {e}")))?;
+    for mount in mounts {
+        let root =
+            content::ContainerRoot::open(rootfs).map_err(|e| Error::internal(e.to_string()))?;
+        let Some(target) = root
+            .open_dir(&mount.destination)
+            .map_err(|e| Error::internal(e.to_string()))?
+        else {
+            // Never started: the mount point is not made yet; the path stays the image's.
+            continue;
+        };
+        let target_path = format!("/proc/self/fd/{}", target.as_raw_fd());
+        // A subpath is opened beneath its volume, as at start.
+        let subpath = if mount.subpath.is_empty() {
+            None
+        } else {
+            Some(volume::subpath::open_beneath(
+                &mount.source,
+                &mount.subpath,
+            )?)
+        };
+        let source = match &subpath {
+            Some(fd) => PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
+            None => mount.source.clone(),
+        };
+        if std::fs::metadata(&source).is_err() {
+            continue;
+        }
+        rustix::mount::mount_bind_recursive(&source, target_path.as_str()).map_err(|e| {
+            Error::internal(format!(
+                "bind {} for the archive: {e}",
+                mount.source.display()
+            ))
+        })?;
+        if !mount.writable {
+            let mounted = root
+                .open_dir(&mount.destination)
+                .map_err(|e| Error::internal(e.to_string()))?
+                .ok_or_else(|| Error::internal("the bound directory vanished"))?;
+            rustix::mount::mount_remount(
+                format!("/proc/self/fd/{}", mounted.as_raw_fd()).as_str(),
+                MountFlags::BIND | MountFlags::RDONLY,
+                "",
+            )
+            .map_err(|e| Error::internal(format!("make {} read-only: {e}", mount.destination)))?;
+        }
+    }
+    Ok(())
+}

@@ -39,7 +39,7 @@ pub fn open_beneath(root: &Path, subpath: &str) -> Result<OwnedFd> {
         other => Error::Subpath(format!(
             "cannot access path {}: {}",
             root.join(subpath).display(),
-            std::io::Error::from(other)
+            crate::error::errno_text(other)
         )),
     })
 }
