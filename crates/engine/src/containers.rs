@@ -465,15 +465,15 @@ impl Engine {
         record.state.status = Status::Removing;
         let id = record.id.clone();
         crate::rootfs::unmount(&self.config, &id);
-        let images = self.images.clone();
-        let key = id.clone();
-        tokio::task::spawn_blocking(move || images.remove_rootfs(&key))
-            .await
-            .map_err(|e| Error::internal(e.to_string()))??;
         let _ = std::fs::remove_dir_all(self.shim_dir(&id));
         self.execs.remove_container(&id);
         drop(self.attaches.take(&id));
-        std::fs::remove_dir_all(self.config.containers_root().join(&id))?;
+        // The container's directory leaves the containers root with one rename; its files and
+        // its writable layer are deleted in the background (see `delete_in_background`).
+        let trash = self.config.trash_root().join(&id);
+        std::fs::create_dir_all(self.config.trash_root())?;
+        std::fs::rename(self.config.containers_root().join(&id), &trash)?;
+        self.delete_in_background(id.clone());
         self.containers
             .write()
             .expect("containers lock")
@@ -499,6 +499,38 @@ impl Engine {
             HashMap::from([("name".to_string(), name), ("image".to_string(), image)]),
         );
         Ok(())
+    }
+
+    /// Deletes a removed container's leftovers: its directory in the trash root and its
+    /// writable layer. Run off the request: under disk load, unlinking the container's files
+    /// and the snapshot store's directory fsync took tens of milliseconds that `rm -f` and
+    /// `run --rm` would wait for. A daemon that stops first finishes the job at its next start
+    /// ([`Engine::empty_trash`]).
+    pub(crate) fn delete_in_background(&self, id: String) {
+        let images = self.images.clone();
+        let trash = self.config.trash_root().join(&id);
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = images.remove_rootfs(&id) {
+                tracing::warn!("remove the writable layer of {id}: {error}");
+            }
+            if let Err(error) = std::fs::remove_dir_all(&trash)
+                && error.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!("remove {}: {error}", trash.display());
+            }
+        });
+    }
+
+    /// At start: deletes what removals in the background left when the daemon stopped.
+    pub(crate) fn empty_trash(&self) {
+        let Ok(entries) = std::fs::read_dir(self.config.trash_root()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if let Some(id) = entry.file_name().to_str() {
+                self.delete_in_background(id.to_string());
+            }
+        }
     }
 
     /// `POST /containers/prune`: removes stopped containers; returns their ids.

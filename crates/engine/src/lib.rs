@@ -66,6 +66,10 @@ impl EngineConfig {
     pub fn containers_root(&self) -> PathBuf {
         self.data_root.join("containers")
     }
+    /// Removed containers' directories, deleted in the background.
+    pub fn trash_root(&self) -> PathBuf {
+        self.data_root.join("trash")
+    }
     pub fn shims_root(&self) -> PathBuf {
         self.run_root.join("shims")
     }
@@ -143,6 +147,7 @@ impl Engine {
             execs: Default::default(),
         });
         engine.restore().await?;
+        engine.empty_trash();
         Ok(engine)
     }
 
