@@ -168,3 +168,23 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
         .map(|dir| PathBuf::from(dir).join(name))
         .find(|candidate| candidate.is_file())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemon_json_takes_dockerd_tls_keys() {
+        let file: FileConfig = serde_json::from_str(
+            r#"{"tls": true, "tlsverify": false, "tlscacert": "/c/ca.pem",
+                "tlscert": "/c/cert.pem", "tlskey": "/c/key.pem"}"#,
+        )
+        .unwrap();
+        assert_eq!(file.tls, Some(true));
+        assert_eq!(file.tlsverify, Some(false));
+        assert_eq!(file.tlscacert, Some("/c/ca.pem".into()));
+        assert_eq!(file.tlscert, Some("/c/cert.pem".into()));
+        assert_eq!(file.tlskey, Some("/c/key.pem".into()));
+        assert!(serde_json::from_str::<FileConfig>(r#"{"tlsverfy": true}"#).is_err());
+    }
+}

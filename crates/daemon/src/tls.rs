@@ -25,7 +25,6 @@ use std::time::Duration;
 use anyhow::{Result, anyhow};
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -45,8 +44,7 @@ const DEFAULT_TCP_PORT: u16 = 2375;
 
 /// The TLS settings as they can be given, by flag or in daemon.json (the same names in both).
 /// `None`: not given.
-#[derive(Debug, Default, Clone, PartialEq, clap::Args, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Clone, PartialEq, clap::Args)]
 pub struct TlsKeys {
     /// Use TLS; implied by --tlsverify.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true",
@@ -387,18 +385,6 @@ mod tests {
         assert_eq!(merged.tlsverify, Some(false));
         assert_eq!(merged.tlscert, Some("/flag/cert.pem".into()));
         assert_eq!(merged.tlskey, Some("/file/key.pem".into()));
-    }
-
-    #[test]
-    fn daemon_json_keys_parse() {
-        let file: TlsKeys = serde_json::from_str(
-            r#"{"tls": true, "tlsverify": false, "tlscacert": "/c/ca.pem",
-                "tlscert": "/c/cert.pem", "tlskey": "/c/key.pem"}"#,
-        )
-        .unwrap();
-        assert_eq!(file.tls, Some(true));
-        assert_eq!(file.tlsverify, Some(false));
-        assert_eq!(file.tlskey, Some("/c/key.pem".into()));
     }
 
     #[test]
