@@ -147,7 +147,7 @@ impl Engine {
                 record.state.started_at = Some(now_rfc3339());
                 record.state.error.clear();
                 record.state.oom_killed = false;
-                record.save(&containers_root)?;
+                record.save_state(&containers_root)?;
                 entry.status.send_modify(|c| c.status = Status::Running);
                 self.events.publish(
                     EventMessageTypeEnum::CONTAINER,
@@ -175,7 +175,7 @@ impl Engine {
                 if record.state.status != Status::Created {
                     record.state.status = Status::Exited;
                 }
-                let _ = record.save(&containers_root);
+                let _ = record.save_state(&containers_root);
                 Err(error)
             }
         }
@@ -329,7 +329,7 @@ impl Engine {
         crate::rootfs::unmount(&self.config, &id);
         self.unmount_volumes(&record).await;
         let _ = std::fs::remove_dir_all(self.shim_dir(&id));
-        let _ = record.save(&self.config.containers_root());
+        let _ = record.save_state(&self.config.containers_root());
         let mut attributes = Self::attributes(&record);
         attributes.insert("exitCode".into(), exit.exit_code.to_string());
         if exit.oom_killed {
@@ -468,7 +468,7 @@ impl Engine {
                 return Ok(false);
             }
             record.state.stopped_by_user = true;
-            let _ = record.save(&self.config.containers_root());
+            let _ = record.save_state(&self.config.containers_root());
             (
                 record.id.clone(),
                 signal

@@ -99,8 +99,21 @@ impl ContainerRecord {
         containers_root.join(&self.id)
     }
 
-    /// Writes config.v2.json atomically.
+    /// Writes config.v2.json atomically and durably (fsync before the rename): for what a
+    /// client was told exists or changed (create, rename, update).
     pub fn save(&self, containers_root: &Path) -> Result<()> {
+        self.write(containers_root, true)
+    }
+
+    /// Writes config.v2.json atomically, without waiting for the disk: for run-state changes
+    /// (started, exited, stopped), which a crash of the machine makes stale anyway (its
+    /// containers are gone; the next start reconciles records with the shims that still run).
+    /// A reader, or the daemon after a crash of its own, sees the old record or the new one.
+    pub fn save_state(&self, containers_root: &Path) -> Result<()> {
+        self.write(containers_root, false)
+    }
+
+    fn write(&self, containers_root: &Path, durable: bool) -> Result<()> {
         let dir = self.dir(containers_root);
         std::fs::create_dir_all(&dir)?;
         let temporary = dir.join(".config.v2.json.tmp");
@@ -109,7 +122,9 @@ impl ContainerRecord {
             use std::io::Write;
             let mut file = std::fs::File::create(&temporary)?;
             file.write_all(&bytes)?;
-            file.sync_all()?;
+            if durable {
+                file.sync_all()?;
+            }
         }
         std::fs::rename(&temporary, dir.join("config.v2.json"))?;
         Ok(())

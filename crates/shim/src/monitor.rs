@@ -979,12 +979,13 @@ fn send(stream: &mut UnixStream, reply: &serde_json::Value) {
     let _ = stream.write_all(&line);
 }
 
-/// Writes exit.json atomically (temporary file, fsync, rename), so a reader never sees half.
+/// Writes exit.json atomically (temporary file, rename), so a reader never sees half. No
+/// fsync: the state directory is runtime state under the exec root (a tmpfs on most hosts),
+/// read after a crash of the daemon, never after one of the machine.
 fn write_exit(state_dir: &std::path::Path, exit: &ExitRecord) -> std::io::Result<()> {
     let temporary = state_dir.join(format!(".{EXIT_FILE}.tmp"));
     let mut file = std::fs::File::create(&temporary)?;
     file.write_all(&serde_json::to_vec(exit).map_err(std::io::Error::other)?)?;
-    file.sync_all()?;
     std::fs::rename(&temporary, state_dir.join(EXIT_FILE))
 }
 
