@@ -52,6 +52,33 @@ fn run_rm_echo_and_exit_codes() {
     assert_eq!(missing.code, 127, "{} {}", missing.stdout, missing.stderr);
 }
 
+/// `docker start -a` right after the container's previous run: the CLI's wait (sent from
+/// another goroutine, usually before the start) belongs to the new run, not to the exit of the
+/// previous one a moment ago.
+#[test]
+fn start_a_right_after_a_run_waits_for_the_new_exit() {
+    let daemon = Daemon::start();
+    daemon.import_busybox();
+    // Each run exits with its own number (kept in the container's writable layer).
+    let script =
+        "n=$(cat /count 2>/dev/null || echo 0); n=$((n+1)); echo $n > /count; sleep 0.3; exit $n";
+    daemon
+        .docker(&["create", "--name", "again", "busybox", "sh", "-c", script])
+        .ok();
+    for round in 1..=3 {
+        let run = daemon.docker(&["start", "-a", "again"]);
+        assert_eq!(run.code, round, "{run:?}");
+        let state = daemon.docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Running}} {{.State.ExitCode}}",
+            "again",
+        ]);
+        assert_eq!(state.ok().out(), format!("false {round}"));
+    }
+    daemon.docker(&["rm", "again"]).ok();
+}
+
 #[test]
 fn detached_logs_follow_and_stop() {
     let daemon = Daemon::start();

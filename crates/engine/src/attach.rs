@@ -170,6 +170,14 @@ impl PendingAttaches {
         list.push(pending);
     }
 
+    /// Whether a client attached to the container waits for its next start.
+    pub(crate) fn has_waiting(&self, id: &str) -> bool {
+        let table = self.0.lock().expect("attach table");
+        table
+            .get(id)
+            .is_some_and(|list| list.iter().any(|p| !p.sender.is_closed()))
+    }
+
     /// Takes the sessions of a container whose client still waits.
     pub(crate) fn take(&self, id: &str) -> Vec<PendingAttach> {
         let mut table = self.0.lock().expect("attach table");

@@ -586,18 +586,27 @@ impl Engine {
         };
         let mut receiver = entry.status.subscribe();
         let start = *receiver.borrow_and_update();
-        let recently_exited = entry
-            .record
-            .try_lock()
-            .ok()
-            .and_then(|record| record.state.finished_at.clone())
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-            .is_some_and(|t| {
-                chrono::Utc::now()
-                    .signed_duration_since(t)
-                    .num_milliseconds()
-                    < 3000
-            });
+        // The docker CLI (run, start -a) attaches, then sends its next-exit wait from another
+        // goroutine and starts the container without waiting for the wait to be registered:
+        // a quick container may have run and exited before its wait arrives. Such a wait takes
+        // an exit of the last 3 s, unless a client attached before this wait still waits for
+        // the next start: then the wait belongs to that start (a second `start -a` right
+        // after the first run must not get the first run's exit).
+        // A record locked by a start in progress: that run's exit is counted below anyway.
+        let recently_exited = entry.record.try_lock().ok().is_some_and(|record| {
+            !self.attaches.has_waiting(&record.id)
+                && record
+                    .state
+                    .finished_at
+                    .as_deref()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .is_some_and(|t| {
+                        chrono::Utc::now()
+                            .signed_duration_since(t)
+                            .num_milliseconds()
+                            < 3000
+                    })
+        });
         Ok(Box::pin(async move {
             loop {
                 let now = *receiver.borrow_and_update();
