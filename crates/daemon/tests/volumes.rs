@@ -2018,3 +2018,108 @@ fn docker_cp_reads_and_writes_through_volumes_and_binds() {
     let changes = d.docker(&["diff", "cpv"]).ok().out();
     assert!(!changes.contains("/data/upload"), "{changes}");
 }
+
+#[test]
+fn an_image_volume_gets_an_anonymous_volume_with_the_image_content() {
+    let d = Daemon::start();
+    d.import_busybox();
+    // An image with `VOLUME /vol` and content there.
+    d.docker(&[
+        "run",
+        "--name",
+        "maker",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /vol && echo from-image > /vol/seed",
+    ])
+    .ok();
+    d.docker(&["commit", "--change", "VOLUME /vol", "maker", "withvol:1"])
+        .ok();
+    d.docker(&["rm", "maker"]).ok();
+    assert_eq!(
+        d.docker(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .Config.Volumes}}",
+            "withvol:1"
+        ])
+        .ok()
+        .out(),
+        "{\"/vol\":{}}"
+    );
+    d.docker(&["create", "--name", "user", "withvol:1", "cat", "/vol/seed"])
+        .ok();
+    let mounts = json(
+        &d.docker(&["inspect", "-f", "{{json .Mounts}}", "user"])
+            .ok()
+            .stdout,
+    );
+    assert_eq!(mounts.as_array().unwrap().len(), 1, "{mounts}");
+    let name = mounts[0]["Name"].as_str().unwrap().to_string();
+    assert_eq!(name.len(), 64);
+    assert_eq!(mounts[0]["Destination"], "/vol");
+    assert_eq!(mounts[0]["Mode"], "");
+    // Copied up at create.
+    assert_eq!(
+        std::fs::read_to_string(d.data_root().join("volumes").join(&name).join("_data/seed"))
+            .unwrap(),
+        "from-image\n"
+    );
+    assert_eq!(d.docker(&["start", "-a", "user"]).ok().out(), "from-image");
+    // A named volume or a bind at the same destination replaces it.
+    let host = d.dir.path().join("vol-bind");
+    std::fs::create_dir_all(&host).unwrap();
+    let bind = format!("{}:/vol", host.display());
+    d.docker(&["create", "--name", "bound", "-v", &bind, "withvol:1"])
+        .ok();
+    let mounts = json(
+        &d.docker(&["inspect", "-f", "{{json .Mounts}}", "bound"])
+            .ok()
+            .stdout,
+    );
+    assert_eq!(mounts.as_array().unwrap().len(), 1);
+    assert_eq!(mounts[0]["Type"], "bind");
+    // rm -v takes the anonymous volume; --rm too.
+    d.docker(&["rm", "-v", "user", "bound"]).ok();
+    assert_eq!(volume_names(&d, &[]), Vec::<String>::new());
+    d.docker(&["run", "--rm", "withvol:1", "true"]).ok();
+    assert_eq!(volume_names(&d, &[]), Vec::<String>::new());
+}
+
+#[test]
+fn bind_nonrecursive_leaves_out_the_submounts_of_its_source() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let source = d.dir.path().join("recursive-src");
+    std::fs::create_dir_all(source.join("sub")).unwrap();
+    mount(&[
+        "-t",
+        "tmpfs",
+        "-o",
+        "size=1m",
+        "tmpfs",
+        &source.join("sub").display().to_string(),
+    ]);
+    let _sub = HostMount(source.join("sub"));
+    std::fs::write(source.join("sub/f"), "in the submount").unwrap();
+    let recursive = format!("type=bind,src={},dst=/s", source.display());
+    let plain = format!("{recursive},bind-nonrecursive");
+    assert_eq!(
+        d.docker(&[
+            "run", "--rm", "--mount", &recursive, "busybox", "cat", "/s/sub/f"
+        ])
+        .ok()
+        .out(),
+        "in the submount"
+    );
+    assert_eq!(
+        d.docker(&[
+            "run", "--rm", "--mount", &plain, "busybox", "ls", "-A", "/s/sub"
+        ])
+        .ok()
+        .out(),
+        ""
+    );
+}

@@ -79,8 +79,16 @@ pub fn merge_image_config(config: &mut ContainerConfig, image: &image::Container
             .as_ref()
             .map(|ports| ports.keys().cloned().collect());
     }
-    if config.volumes.is_none() {
-        config.volumes = image.volumes.as_ref().map(|v| v.keys().cloned().collect());
+    // The image's volumes and the container's together (dockerd's merge: `-v /other`
+    // does not drop the image's `VOLUME`).
+    if let Some(image_volumes) = image.volumes.as_ref().filter(|v| !v.is_empty()) {
+        let mut volumes = config.volumes.take().unwrap_or_default();
+        for destination in image_volumes.keys() {
+            if !volumes.contains(destination) {
+                volumes.push(destination.clone());
+            }
+        }
+        config.volumes = Some(volumes);
     }
 }
 
@@ -334,5 +342,29 @@ mod tests {
         merge_image_config(&mut config, &image);
         assert_eq!(command_line(&config).unwrap(), ("echo".to_string(), vec![]));
         assert!(command_line(&ContainerConfig::default()).is_err());
+    }
+
+    #[test]
+    fn image_volumes_join_the_containers() {
+        let image = image::ContainerConfig {
+            volumes: Some(
+                [("/vol".to_string(), serde_json::json!({}))]
+                    .into_iter()
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        let mut config = ContainerConfig {
+            volumes: Some(vec!["/mine".into(), "/vol".into()]),
+            ..Default::default()
+        };
+        merge_image_config(&mut config, &image);
+        assert_eq!(config.volumes.unwrap(), ["/mine", "/vol"]);
+        let mut config = ContainerConfig::default();
+        merge_image_config(&mut config, &image);
+        assert_eq!(config.volumes.unwrap(), ["/vol"]);
+        let mut config = ContainerConfig::default();
+        merge_image_config(&mut config, &image::ContainerConfig::default());
+        assert_eq!(config.volumes, None);
     }
 }
