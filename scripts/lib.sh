@@ -7,10 +7,11 @@ BUILD_PACKAGES=(build-essential pkg-config libseccomp-dev ca-certificates git)
 # Tests and benchmarks: reference runtimes and podman, the busybox image,
 # hyperfine, the tools the scripts call (jq, python3, unshare/findmnt/mount from
 # util-linux, script from bsdutils, pgrep from procps, newuidmap, mkfs.ext4
-# from e2fsprogs for the storage-driver tests), and the
-# linter that test.sh runs over these scripts.
+# from e2fsprogs for the storage-driver tests), the linter that test.sh runs
+# over these scripts, nft (berthd's NAT and published ports), curl (published
+# ports from the host) and docker-compose (the compose e2e test).
 TEST_PACKAGES=(busybox-static runc crun podman hyperfine iproute2 jq uidmap
-  util-linux bsdutils procps python3 tar shellcheck e2fsprogs)
+  util-linux bsdutils procps python3 tar shellcheck e2fsprogs nftables curl docker-compose)
 
 # ensure_packages PKG... - apt-get install only what is missing; quick (one
 # dpkg-query, no network) when everything is present.
