@@ -99,7 +99,8 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     tracing::debug!(method = %api.method, path, "request");
     let response = match api.segments.first().map(String::as_str) {
         Some("_ping") | Some("version") | Some("info") | Some("events") | Some("system")
-        | Some("build") | Some("networks") => routes::system::route(&state, api).await,
+        | Some("build") => routes::system::route(&state, api).await,
+        Some("networks") => routes::networks::route(&state, api).await,
         Some("containers") => routes::containers::route(&state, api).await,
         Some("images") => routes::images::route(&state, api).await,
         Some("exec") => routes::exec::route(&state, api).await,

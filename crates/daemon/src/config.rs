@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use crate::{Args, tls};
@@ -36,6 +36,25 @@ struct FileConfig {
     plugin_dirs: Vec<PathBuf>,
     /// Seconds a volume plugin has to answer (`--plugin-timeout`).
     plugin_timeout: Option<f64>,
+    /// The default bridge's name; "none": no default bridge (dockerd's `bridge`).
+    bridge: Option<String>,
+    /// The default bridge's address and prefix (dockerd's `bip`).
+    bip: Option<String>,
+    /// Where new networks' subnets come from.
+    #[serde(default)]
+    default_address_pools: Vec<network::ipam::PoolSpec>,
+    /// Manage NAT and published ports (nftables here).
+    iptables: Option<bool>,
+    ip_forward: Option<bool>,
+    icc: Option<bool>,
+    mtu: Option<u32>,
+    #[serde(default)]
+    dns: Vec<String>,
+    #[serde(default)]
+    dns_search: Vec<String>,
+    #[serde(default)]
+    dns_opts: Vec<String>,
+    host_gateway_ip: Option<std::net::Ipv4Addr>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,6 +84,7 @@ impl Settings {
                 return Err(e).with_context(|| format!("read {}", args.config_file.display()));
             }
         };
+        let network = network_options(args, &file)?;
         let data_root = args
             .data_root
             .clone()
@@ -152,12 +172,76 @@ impl Settings {
                 init_binary,
                 default_init: file.init.unwrap_or(false),
                 volume_plugins,
+                network,
             },
             hosts,
             debug: args.debug || file.debug.unwrap_or(false),
             pidfile: args.pidfile.clone().or(file.pidfile),
             tls,
         })
+    }
+}
+
+/// The networking settings: flags over daemon.json over dockerd's defaults (bridge `berth0`,
+/// 172.17.0.0/16 when free). The nftables table is named after the bridge (`berth` for the
+/// default one), so daemons with different bridges never share one.
+fn network_options(args: &Args, file: &FileConfig) -> Result<engine::networks::NetworkOptions> {
+    let mut options = engine::networks::NetworkOptions::default();
+    if let Some(bridge) = args.bridge.clone().or_else(|| file.bridge.clone()) {
+        if bridge.is_empty() || bridge.len() > 15 {
+            bail!("invalid bridge name {bridge:?}: 1 to 15 characters");
+        }
+        options.bridge = bridge;
+    }
+    options.table = match options.bridge.as_str() {
+        "berth0" | "none" => "berth".to_string(),
+        other => other.to_string(),
+    };
+    if let Some(bip) = args.bip.clone().or_else(|| file.bip.clone()) {
+        options.bip = Some(
+            bip.parse()
+                .with_context(|| format!("invalid bip {bip:?}: want ADDRESS/PREFIX"))?,
+        );
+    }
+    let mut pools = Vec::new();
+    for text in &args.default_address_pools {
+        pools.push(parse_pool(text)?);
+    }
+    if pools.is_empty() {
+        pools = file.default_address_pools.clone();
+    }
+    if !pools.is_empty() {
+        options.pools = pools;
+    }
+    options.firewall = args.iptables.or(file.iptables).unwrap_or(true);
+    options.ip_forward = args.ip_forward.or(file.ip_forward).unwrap_or(true);
+    options.icc = file.icc.unwrap_or(true);
+    options.mtu = args.mtu.or(file.mtu);
+    options.dns = if args.dns.is_empty() {
+        file.dns.clone()
+    } else {
+        args.dns.clone()
+    };
+    options.dns_search = file.dns_search.clone();
+    options.dns_options = file.dns_opts.clone();
+    options.host_gateway_ip = file.host_gateway_ip;
+    Ok(options)
+}
+
+/// `--default-address-pool base=10.10.0.0/16,size=24`.
+fn parse_pool(text: &str) -> Result<network::ipam::PoolSpec> {
+    let mut base = None;
+    let mut size = None;
+    for part in text.split(',') {
+        match part.split_once('=') {
+            Some(("base", value)) => base = Some(value.parse().context("pool base")?),
+            Some(("size", value)) => size = Some(value.parse().context("pool size")?),
+            _ => bail!("invalid address pool {text:?}: want base=CIDR,size=BITS"),
+        }
+    }
+    match (base, size) {
+        (Some(base), Some(size)) => Ok(network::ipam::PoolSpec { base, size }),
+        _ => bail!("invalid address pool {text:?}: want base=CIDR,size=BITS"),
     }
 }
 

@@ -33,7 +33,9 @@ pub struct Args {
     #[arg(short = 'D', long)]
     debug: bool,
     /// JSON configuration file (dockerd's daemon.json keys: data-root, exec-root, hosts, debug,
-    /// runtimes, tls, tlsverify, tlscacert, tlscert, tlskey).
+    /// runtimes, tls, tlsverify, tlscacert, tlscert, tlskey, init, init-path, bridge, bip,
+    /// default-address-pools, iptables, ip-forward, icc, mtu, dns, dns-search, dns-opts,
+    /// host-gateway-ip).
     #[arg(long = "config-file", default_value = "/etc/berth/daemon.json")]
     config_file: PathBuf,
     /// The berth-shim binary (default: next to berthd).
@@ -52,6 +54,27 @@ pub struct Args {
     /// Seconds a volume plugin has to answer one call (default 30).
     #[arg(long = "plugin-timeout")]
     plugin_timeout: Option<f64>,
+    /// The default bridge ("none": no default bridge).
+    #[arg(short = 'b', long)]
+    bridge: Option<String>,
+    /// The default bridge's address and prefix, e.g. 172.17.0.1/16.
+    #[arg(long)]
+    bip: Option<String>,
+    /// Address pools of new networks: base=CIDR,size=BITS (repeatable).
+    #[arg(long = "default-address-pool")]
+    default_address_pools: Vec<String>,
+    /// Manage NAT and published ports (nftables).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    iptables: Option<bool>,
+    /// Set net.ipv4.ip_forward.
+    #[arg(long = "ip-forward", num_args = 0..=1, default_missing_value = "true")]
+    ip_forward: Option<bool>,
+    /// DNS servers of containers (repeatable).
+    #[arg(long)]
+    dns: Vec<String>,
+    /// MTU of the default bridge and its containers.
+    #[arg(long)]
+    mtu: Option<u32>,
 }
 
 fn main() -> Result<()> {

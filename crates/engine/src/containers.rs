@@ -18,6 +18,8 @@ pub struct CreateRequest {
     pub name: Option<String>,
     pub config: ContainerConfig,
     pub host_config: HostConfig,
+    /// NetworkingConfig: endpoint settings (`--ip`, `--network-alias`...) per network.
+    pub networking: Option<bollard_stubs::models::NetworkingConfig>,
 }
 
 /// Filters of `GET /containers/json`.
@@ -181,6 +183,7 @@ impl Engine {
     ) -> Result<ContainerRecord> {
         let mut config = request.config;
         let mut host_config = request.host_config;
+        let networking = request.networking;
         crate::images::merge_image_config(&mut config, &image.config);
         let (path, args) = crate::images::command_line(&config)?;
         if let Some(policy) = host_config.restart_policy.as_ref() {
@@ -200,13 +203,7 @@ impl Engine {
             )));
         }
         host_config.runtime = Some(runtime.clone());
-        if host_config
-            .network_mode
-            .as_deref()
-            .is_none_or(str::is_empty)
-        {
-            host_config.network_mode = Some("bridge".into());
-        }
+        let network = self.prepare_network(&config, &mut host_config, networking.as_ref())?;
         // Validate everything that the spec builder checks, now rather than at start.
         let probe = crate::spec::SpecInput {
             id,
@@ -224,6 +221,7 @@ impl Engine {
             init_binary: None,
             mounts: vec![],
             rootfs_propagation: None,
+            network_namespace: None,
         };
         crate::spec::build(&probe)?;
         let mount_points = self.resolve_mounts(id, &config, &host_config).await?;
@@ -241,6 +239,7 @@ impl Engine {
             restart_count: 0,
             runtime,
             mount_points,
+            network,
         };
         let result = self.save_and_prepare(&record, &image.id).await;
         if result.is_err() {
@@ -464,6 +463,7 @@ impl Engine {
         }
         record.state.status = Status::Removing;
         let id = record.id.clone();
+        self.sandbox_down(&mut record).await;
         crate::rootfs::unmount(&self.config, &id);
         let _ = std::fs::remove_dir_all(self.shim_dir(&id));
         self.execs.remove_container(&id);

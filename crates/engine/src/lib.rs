@@ -17,9 +17,11 @@ mod images;
 mod lifecycle;
 pub mod logs;
 pub mod names;
+pub mod networks;
 mod ops;
 pub mod record;
 mod rootfs;
+pub mod sandbox;
 pub mod seccomp;
 mod shim_client;
 pub mod spec;
@@ -60,6 +62,8 @@ pub struct EngineConfig {
     pub default_init: bool,
     /// Where volume plugins are looked for, and their call deadline.
     pub volume_plugins: volume::PluginConfig,
+    /// Networking: the default bridge, address pools, nftables table, DNS defaults.
+    pub network: networks::NetworkOptions,
 }
 
 impl EngineConfig {
@@ -116,6 +120,8 @@ pub struct Engine {
     pub(crate) attaches: attach::PendingAttaches,
     /// Exec instances.
     pub(crate) execs: exec::ExecTable,
+    /// Networks, their pools, the firewall table, published ports, embedded DNS.
+    pub(crate) networks: networks::Networks,
 }
 
 impl Engine {
@@ -135,6 +141,8 @@ impl Engine {
         })
         .await
         .map_err(|e| Error::internal(e.to_string()))??;
+        let config_network = config.network.clone();
+        let config_data_root = config.data_root.clone();
         let engine = Arc::new(Self {
             config,
             containers: RwLock::new(HashMap::new()),
@@ -145,13 +153,25 @@ impl Engine {
             recently_removed: std::sync::Mutex::new(HashMap::new()),
             attaches: Default::default(),
             execs: Default::default(),
+            networks: networks::Networks::new(config_network, &config_data_root),
         });
+        engine.networks.open().await?;
         engine.restore().await?;
+        engine.restore_networking().await;
         engine.empty_trash();
         Ok(engine)
     }
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// After the containers are restored: the firewall table rebuilt from the networks and
+    /// the running containers' ports (one transaction), and namespaces of containers that no
+    /// longer run removed.
+    async fn restore_networking(&self) {
+        let (ports, running) = self.running_ports().await;
+        self.networks.rebuild_firewall(ports).await;
+        self.remove_stale_namespaces(&running).await;
     }
 }

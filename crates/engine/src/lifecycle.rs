@@ -162,6 +162,7 @@ impl Engine {
                 crate::rootfs::unmount(&self.config, &id);
                 self.unmount_volumes(record).await;
                 let _ = std::fs::remove_dir_all(self.shim_dir(&id));
+                self.sandbox_down(record).await;
                 record.state.error = error.message.clone();
                 record.state.exit_code = if error.message.contains("executable file not found")
                     || error.message.contains("no such file")
@@ -197,7 +198,22 @@ impl Engine {
 
     /// Mounts the rootfs, writes the bundle and starts the shim; returns the init's pid. With
     /// `hold`, the process is created but waits for the shim's `start`.
-    async fn launch(&self, record: &ContainerRecord, hold: bool) -> Result<i32> {
+    async fn launch(&self, record: &mut ContainerRecord, hold: bool) -> Result<i32> {
+        // The network first: the namespace to join and the addresses the files name.
+        let namespace = self.sandbox_up(record).await?;
+        let outcome = self.launch_in(record, hold, namespace).await;
+        if outcome.is_err() {
+            self.sandbox_down(record).await;
+        }
+        outcome
+    }
+
+    async fn launch_in(
+        &self,
+        record: &ContainerRecord,
+        hold: bool,
+        namespace: crate::sandbox::Namespace,
+    ) -> Result<i32> {
         let id = record.id.clone();
         let images = self.images.clone();
         let key = id.clone();
@@ -212,8 +228,11 @@ impl Engine {
             .clone()
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| id[..12].to_string());
-        let etc_files =
-            crate::rootfs::write_etc_files(&self.config, &id, &hostname, &record.host_config)?;
+        let etc_files = crate::sandbox::write_etc_files(self, record, &hostname).await?;
+        let network_namespace = match namespace {
+            crate::sandbox::Namespace::Join(path) => Some(path),
+            crate::sandbox::Namespace::Host | crate::sandbox::Namespace::New => None,
+        };
         let user = crate::user::resolve(&rootfs, record.config.user.as_deref().unwrap_or(""))?;
         let mut env = record.config.env.clone().unwrap_or_default();
         if !env.iter().any(|e| e.starts_with("PATH=")) {
@@ -267,6 +286,7 @@ impl Engine {
             )?,
             mounts: prepared.mounts,
             rootfs_propagation: prepared.root_propagation.map(|p| p.as_str().to_string()),
+            network_namespace,
         };
         let spec = crate::spec::build(&input)?;
         let bundle = self.config.containers_root().join(&id).join("bundle");
@@ -329,6 +349,7 @@ impl Engine {
         crate::rootfs::unmount(&self.config, &id);
         self.unmount_volumes(&record).await;
         let _ = std::fs::remove_dir_all(self.shim_dir(&id));
+        self.sandbox_down(&mut record).await;
         let _ = record.save_state(&self.config.containers_root());
         let mut attributes = Self::attributes(&record);
         attributes.insert("exitCode".into(), exit.exit_code.to_string());
@@ -602,6 +623,7 @@ impl Engine {
                 continue;
             }
             if alive {
+                self.sandbox_restore(&*entry.record.lock().await).await;
                 self.monitor(entry, pid);
             } else {
                 let exit =

@@ -1,12 +1,11 @@
 //! The engine's record of one container, persisted as `containers/<id>/config.v2.json`
 //! (written atomically), and its conversions to the API's inspect and list models.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use bollard_stubs::models::{
     ContainerConfig, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
-    ContainerSummary, ContainerSummaryStateEnum, HostConfig, MountPoint, NetworkSettings,
+    ContainerSummary, ContainerSummaryStateEnum, HostConfig, MountPoint,
 };
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +82,9 @@ pub struct ContainerRecord {
     /// Volumes, binds and tmpfs mounts, resolved at create (dockerd's MountPoints).
     #[serde(default)]
     pub mount_points: Vec<volume::MountPoint>,
+    /// Networks the container is attached to, and what it holds of them while it runs.
+    #[serde(default)]
+    pub network: crate::sandbox::ContainerNetwork,
 }
 
 /// The zero time Docker prints for "never".
@@ -247,11 +249,7 @@ impl ContainerRecord {
             size_root_fs: None,
             mounts: Some(self.mounts()),
             config: Some(self.config.clone()),
-            network_settings: Some(NetworkSettings {
-                sandbox_key: Some(String::new()),
-                networks: Some(HashMap::new()),
-                ..Default::default()
-            }),
+            network_settings: Some(crate::sandbox::network_settings(self)),
             ..Default::default()
         }
     }
@@ -288,13 +286,16 @@ impl ContainerRecord {
             image_id: Some(self.image_id.clone()),
             command: Some(command),
             created: Some(created),
-            ports: Some(Vec::new()),
+            ports: Some(crate::sandbox::summary_ports(self)),
             labels: Some(self.config.labels.clone().unwrap_or_default()),
             state: Some(state),
             status: Some(self.status_text()),
             host_config: Some(bollard_stubs::models::ContainerSummaryHostConfig {
                 network_mode: self.host_config.network_mode.clone(),
                 ..Default::default()
+            }),
+            network_settings: Some(bollard_stubs::models::ContainerSummaryNetworkSettings {
+                networks: crate::sandbox::network_settings(self).networks,
             }),
             mounts: Some(self.mounts()),
             ..Default::default()

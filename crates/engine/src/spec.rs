@@ -128,6 +128,9 @@ pub struct SpecInput<'a> {
     pub mounts: Vec<volume::ContainerMount>,
     /// `linux.rootfsPropagation` when binds need it (`rshared`, `rslave`).
     pub rootfs_propagation: Option<String>,
+    /// The network namespace to join (the engine's for the container's networks, or another
+    /// container's); None: a new one (`none`), or the host's for `--network host`.
+    pub network_namespace: Option<PathBuf>,
 }
 
 /// Where the init is mounted inside the container: dockerd's path, which tools and scripts
@@ -416,22 +419,22 @@ pub fn build(input: &SpecInput<'_>) -> Result<Spec> {
     if host.ipc_mode.as_deref() == Some("host") {
         namespaces.retain(|n| *n != LinuxNamespaceType::Ipc);
     }
-    match network {
-        "host" => {
-            namespaces.retain(|n| *n != LinuxNamespaceType::Uts);
-        }
-        "none" | "default" | "bridge" => namespaces.push(LinuxNamespaceType::Network),
-        other => {
-            return Err(Error::not_found(format!("network {other} not found")));
-        }
+    // Which networks exist is the engine's business; here only host versus a namespace.
+    if network == "host" {
+        namespaces.retain(|n| *n != LinuxNamespaceType::Uts);
+    } else {
+        namespaces.push(LinuxNamespaceType::Network);
     }
     let namespaces = namespaces
         .into_iter()
         .map(|typ| {
-            LinuxNamespaceBuilder::default()
-                .typ(typ)
-                .build()
-                .map_err(bad)
+            let mut builder = LinuxNamespaceBuilder::default().typ(typ);
+            if typ == LinuxNamespaceType::Network
+                && let Some(path) = &input.network_namespace
+            {
+                builder = builder.path(path.clone());
+            }
+            builder.build().map_err(bad)
         })
         .collect::<Result<Vec<_>>>()?;
 
@@ -611,6 +614,7 @@ mod tests {
             init_binary: None,
             mounts: vec![],
             rootfs_propagation: None,
+            network_namespace: None,
         }
     }
 
@@ -752,13 +756,41 @@ mod tests {
             ..Default::default()
         };
         assert!(build(&input(&config, &cap)).is_err());
-        let net = HostConfig {
-            network_mode: Some("nonexistent".into()),
+    }
+
+    #[test]
+    fn network_namespaces_are_new_joined_or_the_hosts() {
+        let config = ContainerConfig::default();
+        let network = |spec: &Spec| {
+            spec.linux()
+                .as_ref()
+                .unwrap()
+                .namespaces()
+                .as_ref()
+                .unwrap()
+                .iter()
+                .find(|n| n.typ() == LinuxNamespaceType::Network)
+                .map(|n| n.path().clone())
+        };
+        let none = HostConfig {
+            network_mode: Some("none".into()),
             ..Default::default()
         };
+        assert_eq!(network(&build(&input(&config, &none)).unwrap()), Some(None));
+        let host = HostConfig {
+            network_mode: Some("host".into()),
+            ..Default::default()
+        };
+        assert_eq!(network(&build(&input(&config, &host)).unwrap()), None);
+        let bridge = HostConfig {
+            network_mode: Some("bridge".into()),
+            ..Default::default()
+        };
+        let mut joined = input(&config, &bridge);
+        joined.network_namespace = Some("/run/berth/netns/0123456789ab".into());
         assert_eq!(
-            build(&input(&config, &net)).unwrap_err().kind,
-            types::ErrorKind::NotFound
+            network(&build(&joined).unwrap()),
+            Some(Some("/run/berth/netns/0123456789ab".into()))
         );
     }
 

@@ -289,7 +289,7 @@ pub struct Sockets {
 }
 
 /// Creates the server's sockets in the current thread's namespace (call it on a namespace
-/// thread). IP_FREEBIND: the loopback may not be up yet.
+/// thread, once its loopback is up: see [`crate::netns::loopback_up`]).
 pub fn bind_sockets() -> crate::error::Result<Sockets> {
     use nix::sys::socket::{
         AddressFamily, Backlog, SockFlag, SockType, SockaddrIn, bind, listen, setsockopt, socket,
@@ -298,10 +298,8 @@ pub fn bind_sockets() -> crate::error::Result<Sockets> {
     let address = SockaddrIn::from(std::net::SocketAddrV4::new(ADDRESS, 53));
     let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
     let udp = socket(AddressFamily::Inet, SockType::Datagram, flags, None)?;
-    setsockopt(&udp, sockopt::IpFreebind, &true)?;
     bind(std::os::fd::AsRawFd::as_raw_fd(&udp), &address)?;
     let tcp = socket(AddressFamily::Inet, SockType::Stream, flags, None)?;
-    setsockopt(&tcp, sockopt::IpFreebind, &true)?;
     setsockopt(&tcp, sockopt::ReuseAddr, &true)?;
     bind(std::os::fd::AsRawFd::as_raw_fd(&tcp), &address)?;
     listen(&tcp, Backlog::new(64).expect("backlog"))?;

@@ -582,8 +582,49 @@ impl Firewall {
 }
 
 /// Applies a batch with `nft -j -f -` (a blocking process; run it off the async workers).
+/// nft's complaint, if any, becomes the error's message.
 pub fn apply(batch: &Nftables<'_>) -> Result<()> {
-    nftables::helper::apply_ruleset(batch).map_err(nft_error)
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let payload = serde_json::to_vec(batch).map_err(|e| Error::internal(e.to_string()))?;
+    let mut child = Command::new("nft")
+        .args(["-j", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::new(
+                    types::ErrorKind::Unsupported,
+                    "nft not found: install the nftables package",
+                )
+            } else {
+                Error::internal(format!("run nft: {e}"))
+            }
+        })?;
+    // Dropping stdin after the write closes it: nft reads to its end.
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(&payload)
+        .map_err(|e| Error::internal(format!("write to nft: {e}")))?;
+    let output = child
+        .wait_with_output()
+        .map_err(|e| Error::internal(format!("wait for nft: {e}")))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let message = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.trim_start_matches("internal:0:0-0: "))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(Error::internal(format!("nft: {message}")))
 }
 
 /// Lists iptables-nft's `ip filter FORWARD` chain; None when there is none.
@@ -602,23 +643,6 @@ pub fn table_exists(name: &str) -> bool {
         &["list", "table", "ip", name],
     )
     .is_ok()
-}
-
-fn nft_error(error: nftables::helper::NftablesError) -> Error {
-    match error {
-        nftables::helper::NftablesError::NftExecution { inner, .. }
-            if inner.kind() == std::io::ErrorKind::NotFound =>
-        {
-            Error::new(
-                types::ErrorKind::Unsupported,
-                "nft not found: install the nftables package",
-            )
-        }
-        nftables::helper::NftablesError::NftFailed { stderr, .. } => {
-            Error::internal(format!("nft: {}", stderr.trim()))
-        }
-        other => Error::internal(format!("nft: {other}")),
-    }
 }
 
 #[cfg(test)]

@@ -43,6 +43,40 @@ where
     outcome
 }
 
+/// Brings the loopback of the current thread's namespace up (SIOCSIFFLAGS, netdevice(7)): a
+/// plain ioctl on the namespace thread, cheaper than a netlink round trip, and done before any
+/// socket is bound to a loopback address (a UDP socket bound to 127.0.0.11 while `lo` is down
+/// would answer from 127.0.0.1, which a connected resolver drops).
+pub fn loopback_up() -> Result<()> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+    use std::os::fd::AsRawFd;
+    let socket = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *slot = *byte as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the flags of the interface named in `request` into it; the
+    // socket and the request outlive the call.
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) } < 0 {
+        return Err(Error::from(std::io::Error::last_os_error()).context("flags of lo"));
+    }
+    // SAFETY: ifru_flags is the member SIOCGIFFLAGS filled in.
+    unsafe {
+        request.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+    }
+    // SAFETY: SIOCSIFFLAGS sets the flags from `request`, as above.
+    if unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) } < 0 {
+        return Err(Error::from(std::io::Error::last_os_error()).context("bring lo up"));
+    }
+    Ok(())
+}
+
 /// Runs `inside` in the network namespace bound at (or linked from) `path`.
 pub fn enter<T, F>(path: &Path, inside: F) -> Result<T>
 where

@@ -433,15 +433,13 @@ fn embedded_dns_answers_inside_the_namespace_and_forwards_the_rest() {
     in_own_namespace(|| async {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c");
-        let (sockets, socket) = netns::create(&path, || {
-            Ok((dns::bind_sockets()?, network::link::open_socket()?))
+        // Loopback up before the bind: a socket bound to 127.0.0.11 while `lo` is down
+        // answers from 127.0.0.1, which a connected resolver drops.
+        let sockets = netns::create(&path, || {
+            netns::loopback_up()?;
+            dns::bind_sockets()
         })
         .unwrap();
-        Netlink::from_socket(socket)
-            .unwrap()
-            .loopback_up()
-            .await
-            .unwrap();
         let registry = dns::Registry::new();
         registry.attach("c1", "n1", "front", &["web".to_string()], ip("10.1.2.3"));
         // A fake upstream on this namespace's loopback answers everything else.
@@ -458,14 +456,18 @@ fn embedded_dns_answers_inside_the_namespace_and_forwards_the_rest() {
         });
         let answers = tokio::task::spawn_blocking(move || {
             netns::enter(&path, || {
+                // Connected, as resolvers are: the answer must come from 127.0.0.11.
                 let socket = UdpSocket::bind("127.0.0.1:0")?;
+                socket.connect("127.0.0.11:53")?;
                 socket.set_read_timeout(Some(Duration::from_secs(3)))?;
                 let mut out = Vec::new();
                 for name in ["web", "elsewhere.example"] {
                     let query = query_bytes(name);
-                    socket.send_to(&query, "127.0.0.11:53")?;
+                    socket.send(&query)?;
                     let mut buffer = [0u8; 512];
-                    let length = socket.recv(&mut buffer)?;
+                    let length = socket
+                        .recv(&mut buffer)
+                        .map_err(|e| std::io::Error::other(format!("{name}: {e}")))?;
                     out.push(buffer[..length].to_vec());
                 }
                 Ok(out)

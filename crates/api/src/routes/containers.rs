@@ -32,10 +32,13 @@ pub async fn route(state: &AppState, request: ApiRequest) -> ApiResult<Response>
             let report = engine.prune_containers(&q.filters()?).await?;
             Ok(json_response(StatusCode::OK, &report))
         }
-        (&Method::GET, ["containers", id, "json"]) => Ok(json_response(
-            StatusCode::OK,
-            &engine.inspect_with_size(id, q.flag("size")).await?,
-        )),
+        (&Method::GET, ["containers", id, "json"]) => {
+            let inspect = engine.inspect_with_size(id, q.flag("size")).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &with_legacy_network_fields(inspect)?,
+            ))
+        }
         (&Method::POST, ["containers", id, "start"]) => {
             let started = engine.start(id).await?;
             Ok(empty(if started {
@@ -95,6 +98,7 @@ async fn create(state: &AppState, request: ApiRequest) -> ApiResult<Response> {
     check_json_content_type(&request.request)?;
     let body: ContainerCreateBody = json_body(request.request).await?;
     let host_config: HostConfig = body.host_config.clone().unwrap_or_default();
+    let networking = body.networking_config.clone();
     // ContainerCreateBody is Config with HostConfig and NetworkingConfig beside it.
     let mut value =
         serde_json::to_value(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -110,12 +114,72 @@ async fn create(state: &AppState, request: ApiRequest) -> ApiResult<Response> {
             name,
             config,
             host_config,
+            networking,
         })
         .await?;
     Ok(json_response(
         StatusCode::CREATED,
         &serde_json::json!({ "Id": id, "Warnings": warnings }),
     ))
+}
+
+/// dockerd (API < 1.52) still reports the default bridge's endpoint at the top of
+/// NetworkSettings (IPAddress, Gateway, MacAddress...), which scripts and older clients read;
+/// the API models no longer carry those fields, so they are added to the JSON here.
+fn with_legacy_network_fields(
+    inspect: bollard_stubs::models::ContainerInspectResponse,
+) -> ApiResult<serde_json::Value> {
+    let mut value =
+        serde_json::to_value(&inspect).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let Some(settings) = value
+        .get_mut("NetworkSettings")
+        .and_then(|s| s.as_object_mut())
+    else {
+        return Ok(value);
+    };
+    let bridge = settings
+        .get("Networks")
+        .and_then(|n| n.get("bridge"))
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    let text = |key: &str| {
+        bridge
+            .get(key)
+            .cloned()
+            .unwrap_or(serde_json::Value::String(String::new()))
+    };
+    let legacy = [
+        ("Bridge", serde_json::Value::String(String::new())),
+        ("HairpinMode", serde_json::Value::Bool(false)),
+        (
+            "LinkLocalIPv6Address",
+            serde_json::Value::String(String::new()),
+        ),
+        ("LinkLocalIPv6PrefixLen", serde_json::json!(0)),
+        ("SecondaryIPAddresses", serde_json::Value::Null),
+        ("SecondaryIPv6Addresses", serde_json::Value::Null),
+        ("EndpointID", text("EndpointID")),
+        ("Gateway", text("Gateway")),
+        (
+            "GlobalIPv6Address",
+            serde_json::Value::String(String::new()),
+        ),
+        ("GlobalIPv6PrefixLen", serde_json::json!(0)),
+        ("IPAddress", text("IPAddress")),
+        (
+            "IPPrefixLen",
+            bridge
+                .get("IPPrefixLen")
+                .cloned()
+                .unwrap_or(serde_json::json!(0)),
+        ),
+        ("IPv6Gateway", serde_json::Value::String(String::new())),
+        ("MacAddress", text("MacAddress")),
+    ];
+    for (key, item) in legacy {
+        settings.entry(key).or_insert(item);
+    }
+    Ok(value)
 }
 
 /// dockerd's CheckForJSON: a request with a body must say it is JSON.

@@ -5,6 +5,7 @@ pub mod attach;
 pub mod containers;
 pub mod exec;
 pub mod images;
+pub mod networks;
 pub mod ops;
 pub mod system;
 pub mod volumes;

@@ -1,5 +1,5 @@
 //! `/_ping`, `/version`, `/info`, `/events`, `/system/df`, and the prune endpoints of
-//! resources Berth has none of yet (`/build/prune`, `/networks/prune`), which
+//! resources Berth has none of yet (`/build/prune`), which
 //! `docker system prune` calls.
 
 use axum::body::Body;
@@ -35,15 +35,11 @@ pub async fn route(state: &AppState, request: ApiRequest) -> ApiResult<Response>
             StatusCode::OK,
             &state.engine.disk_usage().await?,
         )),
-        // No build cache and no user-defined network exist yet: nothing to delete. The
-        // answers keep dockerd's shape so that `docker system prune` completes.
+        // No build cache exists yet: nothing to delete. The answer keeps dockerd's shape so
+        // that `docker system prune` completes.
         (&Method::POST, ["build", "prune"]) => Ok(json_response(
             StatusCode::OK,
             &serde_json::json!({ "CachesDeleted": null, "SpaceReclaimed": 0 }),
-        )),
-        (&Method::POST, ["networks", "prune"]) => Ok(json_response(
-            StatusCode::OK,
-            &serde_json::json!({ "NetworksDeleted": null }),
         )),
         _ => Err(not_found(&format!("/{}", request.segments.join("/")))),
     }
