@@ -70,8 +70,23 @@ section "berth CLI end to end against berthd"
 if [ "$build_status" = 0 ]; then
   e2e=$(mktemp -d /tmp/berth-cli-e2e.XXXXXX)
   target=${CARGO_TARGET_DIR:-$REPO/target}/debug
+  # A network slot of its own, as every daemon test takes one (crates/daemon/tests/common):
+  # bridge and nftables table berth-t<N>, subnets 10.210.N.0/24 and 10.211.N.0/24, held by
+  # a lock while the daemon lives, so concurrent runs never share them.
+  mkdir -p /run/berth-test-nets
+  slot=""
+  for n in $(seq 200 249); do
+    exec {slot_fd}>"/run/berth-test-nets/$n.lock"
+    if flock -n "$slot_fd"; then slot=$n; break; fi
+    exec {slot_fd}>&-
+  done
+  bridge=berth-t$slot
+  cat >"$e2e/daemon.json" <<JSON
+{"bridge": "$bridge", "bip": "10.210.$slot.1/24",
+ "default-address-pools": [{"base": "10.211.$slot.0/24", "size": 28}], "dns": ["127.0.0.1"]}
+JSON
   "$target/berthd" --data-root "$e2e/data" --exec-root "$e2e/run" -H "unix://$e2e/run/berth.sock" \
-    --config-file "$e2e/none.json" >"$e2e/berthd.log" 2>&1 &
+    --config-file "$e2e/daemon.json" >"$e2e/berthd.log" 2>&1 &
   berthd_pid=$!
   for _ in $(seq 200); do [ -S "$e2e/run/berth.sock" ] && break; sleep 0.05; done
   bash "$REPO/scripts/busybox-rootfs.sh" "$e2e/rootfs" >/dev/null
@@ -88,8 +103,18 @@ if [ "$build_status" = 0 ]; then
   ids=$(BERTH_HOST="unix://$e2e/run/berth.sock" "$target/berth" ps -aq)
   # shellcheck disable=SC2086
   [ -n "$ids" ] && BERTH_HOST="unix://$e2e/run/berth.sock" "$target/berth" rm -f $ids >/dev/null
+  BERTH_HOST="unix://$e2e/run/berth.sock" "$target/berth" network prune -f >/dev/null 2>&1
   kill "$berthd_pid"; wait "$berthd_pid" 2>/dev/null
   findmnt -rn -o TARGET | grep "^$e2e" | sort -r | xargs -r -n1 umount -l
+  # The daemon's bridges (the default one, and any a failed test left), its table and its
+  # accept rules in iptables-nft's FORWARD chain.
+  for link in "$bridge" $(cat "$e2e"/data/network/*.json 2>/dev/null | jq -r 'select(.driver == "bridge") | .interface'); do
+    ip link delete "$link" 2>/dev/null
+  done
+  nft delete table ip "$bridge" 2>/dev/null
+  nft -a list chain ip filter FORWARD 2>/dev/null | sed -n "s/.*\"berth:$bridge\".*# handle \([0-9]*\)$/\1/p" |
+    while read -r handle; do nft delete rule ip filter FORWARD handle "$handle"; done
+  exec {slot_fd}>&-
   rm -rf "$e2e"
 fi
 
@@ -152,6 +177,19 @@ leaked=$(pgrep -af 'berth-plugins-' 2>/dev/null | grep -v pgrep)
 check "no test volume plugin left running" "$([ -z "$leaked" ]; echo $?)" "$leaked"
 leaked=$(losetup -a 2>/dev/null | grep -e berth -e /tmp/.tmp)
 check "no loop device of a test image left" "$([ -z "$leaked" ]; echo $?)" "$leaked"
+
+# Networking: test daemons name their bridges and nftables tables berth-t<N>, and the
+# tests' fake hosts and macvlan parents berth-<role><N>; user-defined networks of test
+# daemons are br-<id> bridges whose ports are veths. The daemon that scripts/setup.sh
+# started (berth0, table "berth") is not a test's.
+leaked=$(ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^berth-' | tr '\n' ' ')
+check "no berth test link left" "$([ -z "$leaked" ]; echo $?)" "$leaked"
+leaked=$(nft list tables 2>/dev/null | grep -E '^table ip berth-' | tr '\n' ' ')
+check "no berth test nftables table left" "$([ -z "$leaked" ]; echo $?)" "$leaked"
+leaked=$(nft list chain ip filter FORWARD 2>/dev/null | grep -c '"berth:berth-')
+check "no berth accept rule left in ip filter FORWARD" "$([ "${leaked:-0}" = 0 ]; echo $?)" "$leaked rules"
+leaked=$(find /run/netns -maxdepth 1 -name 'berth*' 2>/dev/null | tr '\n' ' ')
+check "no berth test network namespace left" "$([ -z "$leaked" ]; echo $?)" "$leaked"
 
 echo
 echo "$passed passed, $failed failed"

@@ -145,6 +145,11 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(crate::network::NetworkCommand),
+    /// List port mappings or a specific mapping for the container
+    Port(crate::network::PortArgs),
     /// Remove one or more images
     Rmi(image::RmiArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -253,6 +258,8 @@ pub enum ContainerCommand {
     Diff(ops::DiffArgs),
     /// Create a new image from a container's changes
     Commit(ops::CommitArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(crate::network::PortArgs),
 }
 
 /// `berth image ...`
@@ -420,6 +427,22 @@ async fn dispatch(host: &Endpoint, command: Command) -> CmdResult {
             image::save(&c().await?, a).await
         }
         Command::Image(ImageCommand::Prune(a)) => image::prune(&c().await?, a).await,
+        Command::Network(command) => {
+            use crate::network::{self, NetworkCommand};
+            let c = c().await?;
+            match command {
+                NetworkCommand::Create(a) => network::create(&c, a).await,
+                NetworkCommand::Ls(a) => network::ls(&c, a).await,
+                NetworkCommand::Inspect(a) => network::inspect(&c, a).await,
+                NetworkCommand::Rm(a) => network::rm(&c, a).await,
+                NetworkCommand::Prune(a) => network::prune(&c, a).await,
+                NetworkCommand::Connect(a) => network::connect(&c, a).await,
+                NetworkCommand::Disconnect(a) => network::disconnect(&c, a).await,
+            }
+        }
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => {
+            crate::network::port(&c().await?, a).await
+        }
         Command::Attach(a) | Command::Container(ContainerCommand::Attach(a)) => {
             attach::attach(&c().await?, a).await
         }

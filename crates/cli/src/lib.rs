@@ -13,6 +13,8 @@ pub mod exec;
 pub mod format;
 mod image;
 pub mod mounts;
+mod netopts;
+mod network;
 pub mod ops;
 pub mod options;
 mod run;

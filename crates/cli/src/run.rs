@@ -114,6 +114,9 @@ pub struct ContainerOptions {
     /// Runtime to use for this container
     #[arg(long)]
     pub runtime: Option<String>,
+    /// Ports, addresses, aliases, DNS and hosts entries.
+    #[command(flatten)]
+    pub net: crate::netopts::NetworkFlags,
     /// Image, then the command and its arguments
     #[arg(
         required = true,
@@ -259,7 +262,7 @@ pub fn create_body(
         runtime: o.runtime.clone(),
         ..Default::default()
     };
-    Ok(ContainerCreateBody {
+    let mut body = ContainerCreateBody {
         image: Some(image),
         cmd: if cmd.is_empty() {
             None
@@ -288,7 +291,10 @@ pub fn create_body(
         volumes: some_vec(&anonymous),
         host_config: Some(host_config),
         ..Default::default()
-    })
+    };
+    o.net
+        .apply(&mut body, o.network.as_deref().unwrap_or("default"))?;
+    Ok(body)
 }
 
 /// The exit status docker gives to a failed start (run.go `runStartContainerErr`): 127 when

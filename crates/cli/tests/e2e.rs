@@ -1914,6 +1914,187 @@ fn volume_create_ls_inspect_rm_prune() {
             || stderr(&both).contains("Invalid filter 'all'"),
         "{}",
         stderr(&both)
+
+/// Removes a network by name when dropped.
+struct NetworkGuard<'a> {
+    host: &'a str,
+    name: String,
+}
+
+impl Drop for NetworkGuard<'_> {
+    fn drop(&mut self) {
+        let _ = berth(self.host, &["network", "rm", "-f", &self.name]);
+    }
+}
+
+/// A TCP port of the host that is free now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What a busybox fetch on `network` gets (wget's own -T crashes the static busybox).
+fn fetch(host: &str, network: &str, url: &str) -> Output {
+    berth(
+        host,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            network,
+            IMAGE,
+            "timeout",
+            "5",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            url,
+        ],
+    )
+}
+
+#[test]
+fn network_commands_and_names_on_user_networks() {
+    let host = need_daemon!();
+    let net = unique("net");
+    let _net_guard = NetworkGuard {
+        host: &host,
+        name: net.clone(),
+    };
+    let id = ok(&host, &["network", "create", "--label", "suite=e2e", &net])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    let listed = ok(
+        &host,
+        &[
+            "network",
+            "ls",
+            "--filter",
+            &format!("name={net}"),
+            "--format",
+            "{{.Name}}|{{.Driver}}|{{.Scope}}",
+        ],
+    );
+    assert_eq!(listed.trim(), format!("{net}|bridge|local"));
+    let table = ok(&host, &["network", "ls"]);
+    assert!(table.starts_with("NETWORK ID     NAME"), "{table}");
+    let label = ok(
+        &host,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{.Labels.suite}} {{.Driver}}",
+            &net,
+        ],
+    );
+    assert_eq!(label.trim(), "e2e bridge");
+
+    let web = unique("web");
+    let _web_guard = ContainerGuard {
+        host: &host,
+        name: web.clone(),
+    };
+    let web_id = ok(
+        &host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &web,
+            "--network",
+            &net,
+            "--network-alias",
+            "site",
+            IMAGE,
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/etc",
+        ],
+    );
+    let short = &web_id.trim()[..12];
+    for target in [web.as_str(), "site"] {
+        let got = fetch(&host, &net, &format!("http://{target}/hostname"));
+        assert!(got.status.success(), "{target}: {}", stderr(&got));
+        assert_eq!(stdout(&got).trim(), short);
+    }
+    // Bad input: duplicate name, connecting twice, removing while in use.
+    let twice = berth(&host, &["network", "create", &net]);
+    assert!(!twice.status.success());
+    assert!(
+        stderr(&twice).contains("already exists"),
+        "{}",
+        stderr(&twice)
+    );
+    let again = berth(&host, &["network", "connect", &net, &web]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already exists in network"),
+        "{}",
+        stderr(&again)
+    );
+    let busy = berth(&host, &["network", "rm", &net]);
+    assert_eq!(busy.status.code(), Some(1));
+    assert!(
+        stderr(&busy).contains("has active endpoints"),
+        "{}",
+        stderr(&busy)
+    );
+
+    // connect / disconnect a running container of the default bridge.
+    let other = unique("other");
+    let _other_guard = ContainerGuard {
+        host: &host,
+        name: other.clone(),
+    };
+    ok(
+        &host,
+        &["run", "-d", "--name", &other, IMAGE, "sleep", "300"],
+    );
+    ok(&host, &["network", "connect", &net, &other]);
+    let members = ok(
+        &host,
+        &["network", "inspect", "-f", "{{len .Containers}}", &net],
+    );
+    assert_eq!(members.trim(), "2");
+    let reach = berth(
+        &host,
+        &[
+            "exec",
+            &other,
+            "timeout",
+            "5",
+            "wget",
+            "-q",
+            "-O",
+            "-",
+            "http://site/hostname",
+        ],
+    );
+    assert_eq!(stdout(&reach).trim(), short, "{}", stderr(&reach));
+    ok(&host, &["network", "disconnect", &net, &other]);
+    let members = ok(
+        &host,
+        &["network", "inspect", "-f", "{{len .Containers}}", &net],
+    );
+    assert_eq!(members.trim(), "1");
+    ok(&host, &["rm", "-f", &web, &other]);
+    let removed = ok(&host, &["network", "rm", &net]);
+    assert_eq!(removed.trim(), net);
+    let missing = berth(&host, &["network", "inspect", &net]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains("not found"),
+        "{}",
+        stderr(&missing)
     );
 }
 
@@ -2000,6 +2181,95 @@ fn run_with_volumes_binds_mounts_and_volumes_from() {
             "--rm",
             "--mount",
             "type=bind,src=/tmp,dst=/x,foo=bar",
+
+fn published_ports_and_port_command() {
+    let host = need_daemon!();
+    let web = unique("pub");
+    let _guard = ContainerGuard {
+        host: &host,
+        name: web.clone(),
+    };
+    let published = free_port();
+    let id = ok(
+        &host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &web,
+            "-p",
+            &format!("127.0.0.1:{published}:80"),
+            "--expose",
+            "81",
+            "-P",
+            IMAGE,
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+            "-h",
+            "/etc",
+        ],
+    );
+    let all = ok(&host, &["port", &web]);
+    assert!(
+        all.contains(&format!("80/tcp -> 127.0.0.1:{published}")),
+        "{all}"
+    );
+    assert!(all.contains("81/tcp -> "), "{all}");
+    assert_eq!(
+        ok(&host, &["port", &web, "80"]).trim(),
+        format!("127.0.0.1:{published}")
+    );
+    let missing = berth(&host, &["port", &web, "82"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stderr(&missing).contains(&format!("No public port '82/tcp' published for {web}")),
+        "{}",
+        stderr(&missing)
+    );
+    let ps = ok(
+        &host,
+        &[
+            "ps",
+            "--filter",
+            &format!("name={web}"),
+            "--format",
+            "{{.Ports}}",
+        ],
+    );
+    assert!(
+        ps.contains(&format!("127.0.0.1:{published}->80/tcp")),
+        "{ps}"
+    );
+    let body = Command::new("curl")
+        .args([
+            "-s",
+            "-m",
+            "5",
+            &format!("http://127.0.0.1:{published}/hostname"),
+        ])
+        .output()
+        .expect("curl");
+    assert_eq!(
+        String::from_utf8_lossy(&body.stdout).trim(),
+        &id.trim()[..12]
+    );
+    // The same host port again: refused.
+    let clash = unique("clash");
+    let _clash_guard = ContainerGuard {
+        host: &host,
+        name: clash.clone(),
+    };
+    let refused = berth(
+        &host,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &clash,
+            "-p",
+            &format!("127.0.0.1:{published}:80"),
             IMAGE,
             "true",
         ],
@@ -2078,4 +2348,11 @@ fn run_with_volumes_binds_mounts_and_volumes_from() {
     );
     // The named one stays.
     ok(&host, &["volume", "inspect", &volume]);
+
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("already allocated"),
+        "{}",
+        stderr(&refused)
+    );
 }

@@ -7,7 +7,7 @@
 //! lower of ours and the daemon's `API-Version` header.
 //!
 //! Endpoints are grouped per resource: [`containers`], [`exec`], [`archive`], [`images`],
-//! [`system`], [`volumes`].
+//! [`networks`], [`system`], [`volumes`].
 
 pub mod archive;
 pub mod containers;
@@ -15,6 +15,7 @@ mod error;
 pub mod exec;
 mod host;
 pub mod images;
+pub mod networks;
 pub mod stream;
 pub mod system;
 mod tls;

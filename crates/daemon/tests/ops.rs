@@ -216,8 +216,9 @@ fn stats_memory_matches_the_cgroup_and_json_has_dockers_shape() {
     assert!(memory["stats"][inactive_key].is_u64(), "{memory}");
     assert!(sample["pids_stats"]["current"].as_u64().unwrap() >= 1);
     assert!(sample["blkio_stats"].is_object());
-    // The default network is an own namespace with `lo` only: no interface to report.
-    assert!(sample.get("networks").is_none(), "{sample}");
+    // The default bridge's interface is reported, as dockerd reports it (lo is not).
+    assert!(sample["networks"]["eth0"]["rx_bytes"].is_u64(), "{sample}");
+    assert!(sample["networks"].get("lo").is_none(), "{sample}");
 
     // one-shot: at once, precpu empty.
     let (status, body) = http(

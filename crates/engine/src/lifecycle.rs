@@ -228,6 +228,9 @@ impl Engine {
             .clone()
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| id[..12].to_string());
+        // `--network container:X` takes X's hostname with its files.
+        let joined = self.joined_hostname(record).await;
+        let hostname = joined.clone().unwrap_or(hostname);
         let etc_files = crate::sandbox::write_etc_files(self, record, &hostname).await?;
         let network_namespace = match namespace {
             crate::sandbox::Namespace::Join(path) => Some(path),
@@ -288,7 +291,10 @@ impl Engine {
             rootfs_propagation: prepared.root_propagation.map(|p| p.as_str().to_string()),
             network_namespace,
         };
-        let spec = crate::spec::build(&input)?;
+        let mut spec = crate::spec::build(&input)?;
+        if joined.is_some() {
+            spec.set_hostname(Some(hostname.clone()));
+        }
         let bundle = self.config.containers_root().join(&id).join("bundle");
         std::fs::create_dir_all(&bundle)?;
         std::fs::write(bundle.join("config.json"), serde_json::to_vec(&spec)?)?;

@@ -372,7 +372,20 @@ impl Engine {
                 });
             }
             Mode::Networks => {
-                let primary = self.networks.find(&mode)?;
+                // As dockerd, a network that does not exist fails the start, not the create
+                // (a 404 at create would make docker's CLI try to pull the image).
+                let primary = match self.networks.find(&mode) {
+                    Ok(primary) => primary,
+                    Err(error) if error.kind == types::ErrorKind::NotFound => {
+                        network.endpoints.push(Endpoint {
+                            network_name: mode.clone(),
+                            ..Default::default()
+                        });
+                        port_requests(config, host_config)?;
+                        return Ok(network);
+                    }
+                    Err(error) => return Err(error),
+                };
                 let is_primary = |key: &str| {
                     key == mode || key == asked || key == primary.name || key == primary.id
                 };
@@ -454,10 +467,14 @@ impl Engine {
     async fn plumb(&self, record: &mut ContainerRecord) -> Result<PathBuf> {
         let networks = &self.networks;
         let mut resolved: Vec<NetworkRecord> = Vec::new();
-        for endpoint in &record.network.endpoints {
-            let network = networks.find(&endpoint.network_id).map_err(|_| {
-                Error::not_found(format!("network {} not found", endpoint.network_name))
-            })?;
+        for endpoint in &mut record.network.endpoints {
+            let network = networks
+                .find(&endpoint.network_id)
+                .or_else(|_| networks.find(&endpoint.network_name))
+                .map_err(|_| {
+                    Error::not_found(format!("network {} not found", endpoint.network_name))
+                })?;
+            endpoint.network_id = network.id.clone();
             resolved.push(network);
         }
         if resolved.is_empty() {
@@ -878,6 +895,20 @@ impl Engine {
                     .lock()
                     .expect("dns lock")
                     .insert(record.id.clone(), server);
+                // As dockerd rebuilds it when the embedded resolver starts: the container now
+                // asks 127.0.0.11 (the file is rewritten in place, the bind mount follows).
+                let resolv = resolv_conf(
+                    &host_resolv_conf(),
+                    &record.host_config,
+                    &self.networks.options,
+                    true,
+                );
+                let path = self
+                    .config
+                    .containers_root()
+                    .join(&record.id)
+                    .join("resolv.conf");
+                std::fs::write(path, resolv)?;
             }
         }
         let _ = rewrite_hosts(&self.config, record, &self.networks);
@@ -982,6 +1013,23 @@ impl Engine {
                 let _ = inside.delete_by_name(&name).await;
             }
         }
+    }
+
+    /// The hostname of the container whose network a `container:X` container joins.
+    pub(crate) async fn joined_hostname(&self, record: &ContainerRecord) -> Option<String> {
+        let Mode::Container(target) = mode_of(&record.host_config) else {
+            return None;
+        };
+        let entry = self.find(&target).ok()?;
+        let other = entry.record.lock().await;
+        Some(
+            other
+                .config
+                .hostname
+                .clone()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| other.id[..12].to_string()),
+        )
     }
 
     fn netns_path_of(&self, container: &str) -> Option<PathBuf> {

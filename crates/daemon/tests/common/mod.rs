@@ -59,6 +59,143 @@ pub struct Daemon {
     child: Option<Child>,
     /// More berthd flags (after the data root, exec root, unix socket and config file).
     extra_args: Vec<String>,
+    /// This daemon's share of the host's networking (bridge, subnets, nftables table).
+    pub net: NetSlot,
+}
+
+/// A machine-wide unique slot for one test daemon's networking, held (flock) while the daemon
+/// lives, so parallel tests — of this process, other test binaries, other engineers — never
+/// share a bridge, a subnet or an nftables table:
+/// bridge and table `berth-t<N>`, default bridge 10.210.N.1/24, new networks from
+/// 10.211.N.0/24 in /28s, containers' DNS upstream 127.0.0.1 (nothing answers: no query ever
+/// leaves the machine).
+pub struct NetSlot {
+    pub index: u32,
+    _lock: std::fs::File,
+}
+
+impl NetSlot {
+    pub fn take() -> NetSlot {
+        let dir = Path::new("/run/berth-test-nets");
+        std::fs::create_dir_all(dir).expect("slot dir");
+        let start = std::process::id() % 200;
+        for step in 0..200 {
+            let index = (start + step) % 200;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join(format!("{index}.lock")))
+                .expect("slot lock file");
+            // SAFETY: flock on a descriptor this function owns.
+            let locked = unsafe {
+                libc::flock(
+                    std::os::fd::AsRawFd::as_raw_fd(&file),
+                    libc::LOCK_EX | libc::LOCK_NB,
+                )
+            } == 0;
+            if locked {
+                return NetSlot { index, _lock: file };
+            }
+        }
+        panic!("no free network slot for a test daemon");
+    }
+
+    pub fn bridge(&self) -> String {
+        format!("berth-t{}", self.index)
+    }
+
+    /// The default bridge's subnet.
+    pub fn subnet(&self) -> String {
+        format!("10.210.{}.0/24", self.index)
+    }
+
+    /// The default bridge's gateway (the host's address on it).
+    pub fn gateway(&self) -> String {
+        format!("10.210.{}.1", self.index)
+    }
+
+    /// A /24 no daemon uses, for a test's own `--subnet` (`which` < 8).
+    pub fn spare_subnet(&self, which: u32) -> String {
+        format!("10.{}.{}.0/24", 212 + which, self.index)
+    }
+
+    /// The daemon.json keys of this slot, merged into `config`.
+    fn merge_into(&self, config: &str) -> String {
+        let mut value: serde_json::Value = if config.trim().is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::from_str(config).expect("daemon config is JSON")
+        };
+        let object = value.as_object_mut().expect("daemon config is an object");
+        let defaults = serde_json::json!({
+            "bridge": self.bridge(),
+            "bip": format!("{}/24", self.gateway()),
+            "default-address-pools": [{"base": format!("10.211.{}.0/24", self.index), "size": 28}],
+            "dns": ["127.0.0.1"],
+        });
+        for (key, item) in defaults.as_object().expect("object") {
+            object.entry(key.clone()).or_insert(item.clone());
+        }
+        value.to_string()
+    }
+
+    /// Removes what a daemon of this slot leaves on the host: its default bridge, bridges of
+    /// networks a failed test left, its nftables table and its accept rules in
+    /// iptables-nft's FORWARD chain.
+    pub fn clean(&self, data_root: &Path) {
+        let mut links = vec![self.bridge()];
+        for entry in std::fs::read_dir(data_root.join("network"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(text) = std::fs::read_to_string(entry.path()) {
+                if let Ok(record) = serde_json::from_str::<serde_json::Value>(&text) {
+                    if record["driver"] == "bridge" {
+                        if let Some(name) = record["interface"].as_str() {
+                            links.push(name.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        for link in links {
+            let _ = Command::new("ip")
+                .args(["link", "delete", &link])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let table = self.bridge();
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &table])
+            .stderr(Stdio::null())
+            .status();
+        let listing = Command::new("nft")
+            .args(["-a", "list", "chain", "ip", "filter", "FORWARD"])
+            .stderr(Stdio::null())
+            .output();
+        if let Ok(listing) = listing {
+            let tag = format!("\"berth:{table}\"");
+            for line in String::from_utf8_lossy(&listing.stdout).lines() {
+                if line.contains(&tag) {
+                    if let Some(handle) = line.rsplit("# handle ").next() {
+                        let _ = Command::new("nft")
+                            .args([
+                                "delete",
+                                "rule",
+                                "ip",
+                                "filter",
+                                "FORWARD",
+                                "handle",
+                                handle.trim(),
+                            ])
+                            .status();
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Daemon {
@@ -75,18 +212,22 @@ impl Daemon {
             .tempdir()
             .expect("tempdir");
         let socket = dir.path().join("run/berth.sock");
+        let net = NetSlot::take();
+        std::fs::write(dir.path().join("none.json"), net.merge_into(""))
+            .expect("write daemon config");
         let mut daemon = Daemon {
             dir,
             socket,
             child: None,
             extra_args: Vec::new(),
+            net,
         };
         daemon.spawn();
         daemon
     }
 
-    /// Starts berthd with `config` as its configuration file (daemon.json keys). The file is
-    /// the one [`Daemon::start`] names but leaves absent.
+    /// Starts berthd with `config` as its configuration file (daemon.json keys), to which the
+    /// daemon's network slot adds its keys (unless `config` sets them).
     pub fn start_with_config(config: &str) -> Daemon {
         assert_eq!(
             // SAFETY: geteuid has no preconditions.
@@ -98,13 +239,16 @@ impl Daemon {
             .prefix("berthd-e2e-")
             .tempdir()
             .expect("tempdir");
-        std::fs::write(dir.path().join("none.json"), config).expect("write daemon config");
+        let net = NetSlot::take();
+        std::fs::write(dir.path().join("none.json"), net.merge_into(config))
+            .expect("write daemon config");
         let socket = dir.path().join("run/berth.sock");
         let mut daemon = Daemon {
             dir,
             socket,
             child: None,
             extra_args: Vec::new(),
+            net,
         };
         daemon.spawn();
         daemon
@@ -123,15 +267,19 @@ impl Daemon {
             .prefix("berthd-e2e-")
             .tempdir()
             .expect("tempdir");
-        if let Some(config) = config {
-            std::fs::write(dir.path().join("none.json"), config).expect("write daemon config");
-        }
+        let net = NetSlot::take();
+        std::fs::write(
+            dir.path().join("none.json"),
+            net.merge_into(config.unwrap_or("")),
+        )
+        .expect("write daemon config");
         let socket = dir.path().join("run/berth.sock");
         let mut daemon = Daemon {
             dir,
             socket,
             child: None,
             extra_args: args.to_vec(),
+            net,
         };
         daemon.spawn();
         daemon
@@ -152,12 +300,16 @@ impl Daemon {
             .tempdir()
             .expect("tempdir");
         setup(dir.path());
+        let net = NetSlot::take();
+        std::fs::write(dir.path().join("none.json"), net.merge_into(""))
+            .expect("write daemon config");
         let socket = dir.path().join("run/berth.sock");
         let mut daemon = Daemon {
             dir,
             socket,
             child: None,
             extra_args: Vec::new(),
+            net,
         };
         daemon.spawn();
         daemon
@@ -292,6 +444,7 @@ impl Drop for Daemon {
                 args.extend(ids);
                 let _ = self.docker(&args);
             }
+            let _ = self.docker(&["network", "prune", "-f"]);
         }
         if let Some(mut child) = self.child.take() {
             // SAFETY: kill with a valid pid of our child.
@@ -325,6 +478,7 @@ impl Drop for Daemon {
             // SAFETY: umount2 with a NUL-terminated path.
             unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
         }
+        self.net.clean(&self.data_root());
     }
 }
 
