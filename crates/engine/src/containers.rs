@@ -645,7 +645,11 @@ fn futures_ready(code: i64) -> WaitFuture {
 
 fn matches_filters(record: &ContainerRecord, filters: &HashMap<String, Vec<String>>) -> bool {
     filters.iter().all(|(key, values)| {
-        values.iter().any(|value| match key.as_str() {
+        // Several values of a key are alternatives, except labels: a container has to carry
+        // every label asked for (dockerd's MatchKVList), which is how docker-compose finds
+        // the containers of one service of one project.
+        let mut values = values.iter();
+        let matches = |value: &String| match key.as_str() {
             "id" => record.id.starts_with(value.as_str()),
             "name" => {
                 // Docker matches names as a regular expression; substring covers the common use.
@@ -683,13 +687,24 @@ fn matches_filters(record: &ContainerRecord, filters: &HashMap<String, Vec<Strin
                         .starts_with(value.as_str())
                     || record.image_name == format!("{value}:latest")
             }
-            "network" => record.host_config.network_mode.as_deref() == Some(value.as_str()),
+            "network" => {
+                record.host_config.network_mode.as_deref() == Some(value.as_str())
+                    || record.network.endpoints.iter().any(|e| {
+                        e.network_name == *value
+                            || (!value.is_empty() && e.network_id.starts_with(value.as_str()))
+                    })
+            }
             // A volume's name, or a mount's destination (dockerd's `volume` filter).
             "volume" => record
                 .mount_points
                 .iter()
                 .any(|p| (!p.name.is_empty() && p.name == *value) || p.destination == *value),
             _ => true,
-        })
+        };
+        if key == "label" {
+            values.all(matches)
+        } else {
+            values.any(matches)
+        }
     })
 }
