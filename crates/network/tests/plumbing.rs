@@ -249,7 +249,8 @@ fn bridge_nat_and_published_ports() {
         assert_eq!(&buffer[..length], b"dns?");
 
         // A rebuild from scratch (what a restarted daemon does) keeps exactly one copy.
-        network::firewall::apply(&firewall.rebuild(&[policy.clone()], &[udp_port])).unwrap();
+        network::firewall::apply(&firewall.rebuild(std::slice::from_ref(&policy), &[udp_port]))
+            .unwrap();
         network::firewall::apply(&firewall.rebuild(&[policy], &[udp_port])).unwrap();
         let listing = std::process::Command::new("nft")
             .args(["list", "table", "ip", "berth-plumbing"])

@@ -150,14 +150,13 @@ impl NetSlot {
             .flatten()
             .flatten()
         {
-            if let Ok(text) = std::fs::read_to_string(entry.path()) {
-                if let Ok(record) = serde_json::from_str::<serde_json::Value>(&text) {
-                    if record["driver"] == "bridge" {
-                        if let Some(name) = record["interface"].as_str() {
-                            links.push(name.to_string());
-                        }
-                    }
-                }
+            let record = std::fs::read_to_string(entry.path())
+                .ok()
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+            if let Some(record) = record.filter(|r| r["driver"] == "bridge")
+                && let Some(name) = record["interface"].as_str()
+            {
+                links.push(name.to_string());
             }
         }
         for link in links {
@@ -178,20 +177,22 @@ impl NetSlot {
         if let Ok(listing) = listing {
             let tag = format!("\"berth:{table}\"");
             for line in String::from_utf8_lossy(&listing.stdout).lines() {
-                if line.contains(&tag) {
-                    if let Some(handle) = line.rsplit("# handle ").next() {
-                        let _ = Command::new("nft")
-                            .args([
-                                "delete",
-                                "rule",
-                                "ip",
-                                "filter",
-                                "FORWARD",
-                                "handle",
-                                handle.trim(),
-                            ])
-                            .status();
-                    }
+                if let Some(handle) = line
+                    .contains(&tag)
+                    .then(|| line.rsplit("# handle ").next())
+                    .flatten()
+                {
+                    let _ = Command::new("nft")
+                        .args([
+                            "delete",
+                            "rule",
+                            "ip",
+                            "filter",
+                            "FORWARD",
+                            "handle",
+                            handle.trim(),
+                        ])
+                        .status();
                 }
             }
         }
