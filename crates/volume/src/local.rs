@@ -214,12 +214,24 @@ impl LocalDriver {
     /// Unmounts the volumes that are mounted but have no user (after a restart of the
     /// daemon has re-registered the users of running containers).
     pub fn unmount_idle(&self) {
+        // One read of the mount table for all volumes (this runs at every daemon start).
+        let mounted: HashSet<PathBuf> = mountinfo::current()
+            .into_iter()
+            .map(|m| m.mount_point)
+            .filter(|m| m.starts_with(&self.root))
+            .collect();
+        if mounted.is_empty() {
+            return;
+        }
         let active = self.active.lock().expect("active lock");
         for name in self.names().unwrap_or_default() {
             if active.get(&name).is_some_and(|users| !users.is_empty()) {
                 continue;
             }
             let path = self.path(&name);
+            if !mounted.contains(&path) {
+                continue;
+            }
             while mountinfo::is_mount_point(&path) {
                 if rustix::mount::unmount(&path, UnmountFlags::DETACH).is_err() {
                     break;
