@@ -465,7 +465,7 @@ impl Engine {
         let id = record.id.clone();
         self.sandbox_down(&mut record).await;
         crate::rootfs::unmount(&self.config, &id);
-        let _ = std::fs::remove_dir_all(self.shim_dir(&id));
+        self.discard(&self.shim_dir(&id));
         self.execs.remove_container(&id);
         drop(self.attaches.take(&id));
         // The container's directory leaves the containers root with one rename; its files and
@@ -491,6 +491,7 @@ impl Engine {
             removed.insert(name.clone(), (record.state.exit_code, now));
         }
         drop(record);
+        tracing::debug!(%id, "removed");
         entry.status.send_modify(|change| change.removed = true);
         self.events.publish(
             EventMessageTypeEnum::CONTAINER,
@@ -513,24 +514,43 @@ impl Engine {
             if let Err(error) = images.remove_rootfs(&id) {
                 tracing::warn!("remove the writable layer of {id}: {error}");
             }
-            if let Err(error) = std::fs::remove_dir_all(&trash)
-                && error.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!("remove {}: {error}", trash.display());
-            }
+            remove_tree(&trash);
         });
+    }
+
+    /// Deletes the runtime state directory of a shim that is done (a container's or an
+    /// exec's) in the background, after moving it into `<exec-root>/trash` with one rename:
+    /// its name is free again at once, and nobody waits for the unlinks (12-18 ms on a busy
+    /// disk when the exec root is not a tmpfs).
+    pub(crate) fn discard(&self, dir: &std::path::Path) {
+        let trash_root = self.config.run_root.join("trash");
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let trash = trash_root.join(format!("{name}.{:016x}", rand::random::<u64>()));
+        let moved = std::fs::create_dir_all(&trash_root)
+            .and_then(|()| std::fs::rename(dir, &trash));
+        match moved {
+            Ok(()) => {
+                tokio::task::spawn_blocking(move || remove_tree(&trash));
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => remove_tree(dir),
+        }
     }
 
     /// At start: deletes what removals in the background left when the daemon stopped.
     pub(crate) fn empty_trash(&self) {
-        let Ok(entries) = std::fs::read_dir(self.config.trash_root()) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            if let Some(id) = entry.file_name().to_str() {
-                self.delete_in_background(id.to_string());
+        if let Ok(entries) = std::fs::read_dir(self.config.trash_root()) {
+            for entry in entries.flatten() {
+                if let Some(id) = entry.file_name().to_str() {
+                    self.delete_in_background(id.to_string());
+                }
             }
         }
+        let run_trash = self.config.run_root.join("trash");
+        tokio::task::spawn_blocking(move || remove_tree(&run_trash));
     }
 
     /// `POST /containers/prune`: removes stopped containers; returns their ids.
@@ -707,4 +727,13 @@ fn matches_filters(record: &ContainerRecord, filters: &HashMap<String, Vec<Strin
             values.any(matches)
         }
     })
+}
+
+/// Removes a directory tree; a missing one is fine, other failures are logged.
+fn remove_tree(path: &std::path::Path) {
+    if let Err(error) = std::fs::remove_dir_all(path)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!("remove {}: {error}", path.display());
+    }
 }

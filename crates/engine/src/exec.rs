@@ -485,7 +485,7 @@ impl ExecSession {
         tokio::spawn(async move {
             let exit = shim_client::wait(&state_dir).await;
             exec.set_exited(exit.exit_code as i64);
-            let _ = std::fs::remove_dir_all(&state_dir);
+            engine.discard(&state_dir);
             let mut attributes = exec.attributes.clone();
             attributes.insert("exitCode".into(), exit.exit_code.to_string());
             engine.events.publish(

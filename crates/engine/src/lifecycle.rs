@@ -161,7 +161,7 @@ impl Engine {
             Err(error) => {
                 crate::rootfs::unmount(&self.config, &id);
                 self.unmount_volumes(record).await;
-                let _ = std::fs::remove_dir_all(self.shim_dir(&id));
+                self.discard(&self.shim_dir(&id));
                 self.sandbox_down(record).await;
                 record.state.error = error.message.clone();
                 record.state.exit_code = if error.message.contains("executable file not found")
@@ -328,6 +328,7 @@ impl Engine {
         tokio::spawn(async move {
             let id = entry.record.lock().await.id.clone();
             let status = shim_client::wait(&engine.shim_dir(&id)).await;
+            tracing::debug!(%id, code = status.exit_code, "exited");
             engine.handle_exit(entry, pid, status).await;
         });
     }
@@ -340,6 +341,7 @@ impl Engine {
         exit: ExitStatus,
     ) {
         let mut record = entry.record.lock().await;
+        tracing::debug!(id = %record.id, "exit handling");
         if record.state.pid != pid || !record.state.status.is_running() {
             return; // a later start already replaced this run, or it was handled
         }
@@ -354,7 +356,7 @@ impl Engine {
         record.state.pid = 0;
         crate::rootfs::unmount(&self.config, &id);
         self.unmount_volumes(&record).await;
-        let _ = std::fs::remove_dir_all(self.shim_dir(&id));
+        self.discard(&self.shim_dir(&id));
         self.sandbox_down(&mut record).await;
         let _ = record.save_state(&self.config.containers_root());
         let mut attributes = Self::attributes(&record);
