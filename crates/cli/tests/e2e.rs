@@ -1914,6 +1914,171 @@ fn volume_create_ls_inspect_rm_prune() {
             || stderr(&both).contains("Invalid filter 'all'"),
         "{}",
         stderr(&both)
+    );
+}
+
+#[test]
+fn run_with_volumes_binds_mounts_and_volumes_from() {
+    let host = need_daemon!();
+    let volume = unique("run-vol");
+    let _volumes = VolumeGuard {
+        host: &host,
+        names: vec![volume.clone()],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let host_dir = dir.path().join("made-by-v");
+    let named = format!("{volume}:/data");
+    let bind = format!("{}:/h", host_dir.display());
+    // -v creates the missing host directory; the named volume keeps the data.
+    ok(
+        &host,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &named,
+            "-v",
+            &bind,
+            IMAGE,
+            "sh",
+            "-c",
+            "echo kept > /data/f; echo bound > /h/f",
+        ],
+    );
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("f")).unwrap(),
+        "bound\n"
+    );
+    assert_eq!(
+        ok(
+            &host,
+            &["run", "--rm", "-v", &named, IMAGE, "cat", "/data/f"]
+        ),
+        "kept\n"
+    );
+    // :ro rejects writes.
+    let ro = format!("{volume}:/data:ro");
+    let refused = berth(
+        &host,
+        &["run", "--rm", "-v", &ro, IMAGE, "touch", "/data/x"],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("Read-only file system"),
+        "{}",
+        stderr(&refused)
+    );
+    // --mount of each kind.
+    let src = dir.path().join("mount-src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "via mount\n").unwrap();
+    let bind_mount = format!("type=bind,src={},dst=/b,readonly", src.display());
+    let volume_mount = format!("type=volume,src={volume},dst=/v");
+    let out = ok(
+        &host,
+        &[
+            "run",
+            "--rm",
+            "--mount",
+            &bind_mount,
+            "--mount",
+            &volume_mount,
+            "--mount",
+            "type=tmpfs,dst=/t,tmpfs-size=1m",
+            IMAGE,
+            "sh",
+            "-c",
+            "cat /b/f /v/f; stat -f -c %t /t",
+        ],
+    );
+    assert_eq!(out, "via mount\nkept\n1021994\n");
+    // The docker CLI's own checks, before any request: exit 125.
+    let unknown = berth(
+        &host,
+        &[
+            "run",
+            "--rm",
+            "--mount",
+            "type=bind,src=/tmp,dst=/x,foo=bar",
+            IMAGE,
+            "true",
+        ],
+    );
+    assert_eq!(unknown.status.code(), Some(125));
+    assert!(
+        stderr(&unknown).contains("unexpected key 'foo' in 'foo=bar'"),
+        "{}",
+        stderr(&unknown)
+    );
+    // The daemon's: a missing --mount source is not created.
+    let missing = dir.path().join("missing");
+    let spec = format!("type=bind,src={},dst=/x", missing.display());
+    let refused = berth(&host, &["run", "--rm", "--mount", &spec, IMAGE, "true"]);
+    assert_eq!(refused.status.code(), Some(125));
+    assert!(
+        stderr(&refused).contains("bind source path does not exist"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!missing.exists());
+    // Anonymous volumes: listed in Mounts, gone with rm -v; --volumes-from shares them.
+    let owner = unique("vol-owner");
+    let borrower = unique("vol-borrower");
+    let _owner = ContainerGuard {
+        host: &host,
+        name: owner.clone(),
+    };
+    let _borrower = ContainerGuard {
+        host: &host,
+        name: borrower.clone(),
+    };
+    ok(
+        &host,
+        &[
+            "create", "--name", &owner, "-v", "/anon", "-v", &named, IMAGE, "true",
+        ],
+    );
+    let anonymous = ok(
+        &host,
+        &[
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{if eq .Destination \"/anon\"}}{{.Name}}{{end}}{{end}}",
+            &owner,
+        ],
+    )
+    .trim()
+    .to_string();
+    assert_eq!(anonymous.len(), 64, "{anonymous}");
+    let from = format!("{owner}:ro");
+    assert_eq!(
+        ok(
+            &host,
+            &[
+                "run",
+                "--name",
+                &borrower,
+                "--volumes-from",
+                &from,
+                IMAGE,
+                "sh",
+                "-c",
+                "cat /data/f; touch /anon/x 2>&1 | grep -c Read-only"
+            ]
+        ),
+        "kept\n1\n"
+    );
+    ok(&host, &["rm", "-v", &borrower]);
+    ok(&host, &["rm", "-v", &owner]);
+    let gone = berth(&host, &["volume", "inspect", &anonymous]);
+    assert_eq!(
+        gone.status.code(),
+        Some(1),
+        "the anonymous volume went with rm -v"
+    );
+    // The named one stays.
+    ok(&host, &["volume", "inspect", &volume]);
+}
 
 /// Removes a network by name when dropped.
 struct NetworkGuard<'a> {
@@ -2099,89 +2264,6 @@ fn network_commands_and_names_on_user_networks() {
 }
 
 #[test]
-fn run_with_volumes_binds_mounts_and_volumes_from() {
-    let host = need_daemon!();
-    let volume = unique("run-vol");
-    let _volumes = VolumeGuard {
-        host: &host,
-        names: vec![volume.clone()],
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let host_dir = dir.path().join("made-by-v");
-    let named = format!("{volume}:/data");
-    let bind = format!("{}:/h", host_dir.display());
-    // -v creates the missing host directory; the named volume keeps the data.
-    ok(
-        &host,
-        &[
-            "run",
-            "--rm",
-            "-v",
-            &named,
-            "-v",
-            &bind,
-            IMAGE,
-            "sh",
-            "-c",
-            "echo kept > /data/f; echo bound > /h/f",
-        ],
-    );
-    assert_eq!(
-        std::fs::read_to_string(host_dir.join("f")).unwrap(),
-        "bound\n"
-    );
-    assert_eq!(
-        ok(
-            &host,
-            &["run", "--rm", "-v", &named, IMAGE, "cat", "/data/f"]
-        ),
-        "kept\n"
-    );
-    // :ro rejects writes.
-    let ro = format!("{volume}:/data:ro");
-    let refused = berth(
-        &host,
-        &["run", "--rm", "-v", &ro, IMAGE, "touch", "/data/x"],
-    );
-    assert_eq!(refused.status.code(), Some(1));
-    assert!(
-        stderr(&refused).contains("Read-only file system"),
-        "{}",
-        stderr(&refused)
-    );
-    // --mount of each kind.
-    let src = dir.path().join("mount-src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("f"), "via mount\n").unwrap();
-    let bind_mount = format!("type=bind,src={},dst=/b,readonly", src.display());
-    let volume_mount = format!("type=volume,src={volume},dst=/v");
-    let out = ok(
-        &host,
-        &[
-            "run",
-            "--rm",
-            "--mount",
-            &bind_mount,
-            "--mount",
-            &volume_mount,
-            "--mount",
-            "type=tmpfs,dst=/t,tmpfs-size=1m",
-            IMAGE,
-            "sh",
-            "-c",
-            "cat /b/f /v/f; stat -f -c %t /t",
-        ],
-    );
-    assert_eq!(out, "via mount\nkept\n1021994\n");
-    // The docker CLI's own checks, before any request: exit 125.
-    let unknown = berth(
-        &host,
-        &[
-            "run",
-            "--rm",
-            "--mount",
-            "type=bind,src=/tmp,dst=/x,foo=bar",
-
 fn published_ports_and_port_command() {
     let host = need_daemon!();
     let web = unique("pub");
@@ -2274,81 +2356,6 @@ fn published_ports_and_port_command() {
             "true",
         ],
     );
-    assert_eq!(unknown.status.code(), Some(125));
-    assert!(
-        stderr(&unknown).contains("unexpected key 'foo' in 'foo=bar'"),
-        "{}",
-        stderr(&unknown)
-    );
-    // The daemon's: a missing --mount source is not created.
-    let missing = dir.path().join("missing");
-    let spec = format!("type=bind,src={},dst=/x", missing.display());
-    let refused = berth(&host, &["run", "--rm", "--mount", &spec, IMAGE, "true"]);
-    assert_eq!(refused.status.code(), Some(125));
-    assert!(
-        stderr(&refused).contains("bind source path does not exist"),
-        "{}",
-        stderr(&refused)
-    );
-    assert!(!missing.exists());
-    // Anonymous volumes: listed in Mounts, gone with rm -v; --volumes-from shares them.
-    let owner = unique("vol-owner");
-    let borrower = unique("vol-borrower");
-    let _owner = ContainerGuard {
-        host: &host,
-        name: owner.clone(),
-    };
-    let _borrower = ContainerGuard {
-        host: &host,
-        name: borrower.clone(),
-    };
-    ok(
-        &host,
-        &[
-            "create", "--name", &owner, "-v", "/anon", "-v", &named, IMAGE, "true",
-        ],
-    );
-    let anonymous = ok(
-        &host,
-        &[
-            "inspect",
-            "-f",
-            "{{range .Mounts}}{{if eq .Destination \"/anon\"}}{{.Name}}{{end}}{{end}}",
-            &owner,
-        ],
-    )
-    .trim()
-    .to_string();
-    assert_eq!(anonymous.len(), 64, "{anonymous}");
-    let from = format!("{owner}:ro");
-    assert_eq!(
-        ok(
-            &host,
-            &[
-                "run",
-                "--name",
-                &borrower,
-                "--volumes-from",
-                &from,
-                IMAGE,
-                "sh",
-                "-c",
-                "cat /data/f; touch /anon/x 2>&1 | grep -c Read-only"
-            ]
-        ),
-        "kept\n1\n"
-    );
-    ok(&host, &["rm", "-v", &borrower]);
-    ok(&host, &["rm", "-v", &owner]);
-    let gone = berth(&host, &["volume", "inspect", &anonymous]);
-    assert_eq!(
-        gone.status.code(),
-        Some(1),
-        "the anonymous volume went with rm -v"
-    );
-    // The named one stays.
-    ok(&host, &["volume", "inspect", &volume]);
-
     assert!(!refused.status.success());
     assert!(
         stderr(&refused).contains("already allocated"),
