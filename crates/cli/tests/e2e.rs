@@ -2101,8 +2101,10 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// What a busybox fetch on `network` gets (wget's own -T crashes the static busybox).
+/// What a busybox fetch on `network` gets (wget's own -T crashes the static busybox; not as
+/// pid 1, whose SIGTERM from `timeout` the kernel would not deliver).
 fn fetch(host: &str, network: &str, url: &str) -> Output {
+    let script = format!("timeout 5 wget -q -O - {url}; exit $?");
     berth(
         host,
         &[
@@ -2111,13 +2113,9 @@ fn fetch(host: &str, network: &str, url: &str) -> Output {
             "--network",
             network,
             IMAGE,
-            "timeout",
-            "5",
-            "wget",
-            "-q",
-            "-O",
-            "-",
-            url,
+            "sh",
+            "-c",
+            &script,
         ],
     )
 }

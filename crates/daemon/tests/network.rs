@@ -149,41 +149,30 @@ fn short(id: &str) -> String {
     id[..12].to_string()
 }
 
-/// A fetch from a throwaway container: busybox wget (its -T crashes the static build, hence
-/// `timeout`).
-fn fetch(daemon: &Daemon, network: &str, url: &str) -> Run {
+/// A fetch from a throwaway container: busybox wget under `timeout` (wget's own -T crashes
+/// the static busybox). Not as pid 1: the container's init ignores the SIGTERM of `timeout`,
+/// and a dropped connection would then wait for the kernel's connect timeout (minutes).
+fn fetch_within(daemon: &Daemon, network: &str, url: &str, seconds: u32) -> Run {
+    let script = format!("timeout {seconds} wget -q -O - {url}; exit $?");
     daemon.docker(&[
         "run",
         "--rm",
         "--network",
         network,
         "busybox",
-        "timeout",
-        "5",
-        "wget",
-        "-q",
-        "-O",
-        "-",
-        url,
+        "sh",
+        "-c",
+        &script,
     ])
+}
+
+fn fetch(daemon: &Daemon, network: &str, url: &str) -> Run {
+    fetch_within(daemon, network, url, 5)
 }
 
 /// A fetch expected to fail (blocked traffic is dropped: wait less).
 fn fetch_blocked(daemon: &Daemon, network: &str, url: &str) -> Run {
-    daemon.docker(&[
-        "run",
-        "--rm",
-        "--network",
-        network,
-        "busybox",
-        "timeout",
-        "2",
-        "wget",
-        "-q",
-        "-O",
-        "-",
-        url,
-    ])
+    fetch_within(daemon, network, url, 2)
 }
 
 /// Ports of this daemon's tests: unique per slot.
@@ -596,6 +585,10 @@ fn macvlan_reaches_a_peer_on_the_parents_segment() {
         ])
         .ok();
     let address = format!("10.230.{n}.77");
+    let script = format!(
+        "timeout 5 wget -q -O - http://{}:8000/; exit $?",
+        peer.address
+    );
     let got = daemon.docker(&[
         "run",
         "--rm",
@@ -604,13 +597,9 @@ fn macvlan_reaches_a_peer_on_the_parents_segment() {
         "--ip",
         &address,
         "busybox",
-        "timeout",
-        "5",
-        "wget",
-        "-q",
-        "-O",
-        "-",
-        &format!("http://{}:8000/", peer.address),
+        "sh",
+        "-c",
+        &script,
     ]);
     assert_eq!(got.ok().out(), address);
     assert_eq!(seen.recv_timeout(Duration::from_secs(5)).unwrap(), address);
