@@ -59,6 +59,18 @@ impl Runtime {
         })
     }
 
+    /// The spec's seccomp filter, prepared (compiled, or read from the cache) before forking.
+    pub(crate) fn prepare_seccomp(
+        &self,
+        spec: &oci_spec::runtime::Spec,
+    ) -> Result<Option<crate::seccomp::PreparedFilter>> {
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .map(|filter| crate::seccomp::prepare(filter, self.seccomp_cache.as_deref()))
+            .transpose()
+    }
+
     /// Keeps compiled seccomp programs in `dir` (root-only; see [`crate::seccomp::prepare`]).
     pub fn with_seccomp_cache(mut self, dir: impl Into<PathBuf>) -> Self {
         self.seccomp_cache = Some(dir.into());

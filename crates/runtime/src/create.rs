@@ -113,13 +113,7 @@ impl Runtime {
         make_exec_fifo(&fifo, &bundle)?;
         become_subreaper()?;
 
-        let seccomp = bundle
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.seccomp().as_ref())
-            .map(|filter| crate::seccomp::prepare(filter, self.seccomp_cache.as_deref()))
-            .transpose()?;
+        let seccomp = self.prepare_seccomp(&bundle.spec)?;
         // The cgroup comes first: the intermediate is born in its cgroup2 directory and joins
         // the v1 hierarchies as its first step (spawn.rs), so the init inherits every
         // membership and nothing waits on the kernel's migration lock.

@@ -147,13 +147,7 @@ impl Runtime {
         if !options.detach {
             become_subreaper()?;
         }
-        let seccomp = record
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.seccomp().as_ref())
-            .map(|filter| crate::seccomp::prepare(filter, self.seccomp_cache.as_deref()))
-            .transpose()?;
+        let seccomp = self.prepare_seccomp(&record.spec)?;
         let unified = cgroup.open_unified()?;
         let (parent, child) = channel::pair()?;
         // Born in the container's cgroup2 directory; the v1 hierarchies are joined by the
