@@ -529,8 +529,8 @@ impl Engine {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let trash = trash_root.join(format!("{name}.{:016x}", rand::random::<u64>()));
-        let moved = std::fs::create_dir_all(&trash_root)
-            .and_then(|()| std::fs::rename(dir, &trash));
+        let moved =
+            std::fs::create_dir_all(&trash_root).and_then(|()| std::fs::rename(dir, &trash));
         match moved {
             Ok(()) => {
                 tokio::task::spawn_blocking(move || remove_tree(&trash));

@@ -6,7 +6,8 @@
 //! host to container; published ports on 127.0.0.1, on the host's own address and over UDP
 //! (nftables DNAT, kernel-only loopback); egress masquerade seen by a fake upstream host; an
 //! internal bridge without a way out; isolation between bridges; icc off; hairpin; macvlan on a
-//! veth parent reaching a peer on that segment; the embedded DNS server inside a namespace.
+//! veth parent reaching a peer on that segment; the embedded DNS server inside a namespace
+//! (UDP and TCP).
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -471,6 +472,17 @@ fn embedded_dns_answers_inside_the_namespace_and_forwards_the_rest() {
                         .map_err(|e| std::io::Error::other(format!("{name}: {e}")))?;
                     out.push(buffer[..length].to_vec());
                 }
+                // TCP too (RFC 1035 4.2.2: each message after its two-byte length).
+                let mut stream = TcpStream::connect("127.0.0.11:53")?;
+                stream.set_read_timeout(Some(Duration::from_secs(3)))?;
+                let query = query_bytes("web");
+                stream.write_all(&(query.len() as u16).to_be_bytes())?;
+                stream.write_all(&query)?;
+                let mut length = [0u8; 2];
+                stream.read_exact(&mut length)?;
+                let mut reply = vec![0u8; u16::from_be_bytes(length) as usize];
+                stream.read_exact(&mut reply)?;
+                out.push(reply);
                 Ok(out)
             })
         })
@@ -485,6 +497,11 @@ fn embedded_dns_answers_inside_the_namespace_and_forwards_the_rest() {
             answers[0]
         );
         assert_eq!(answers[1][2] & 0x80, 0x80);
+        assert!(
+            answers[2].windows(4).any(|w| w == [10, 1, 2, 3]),
+            "{:?}",
+            answers[2]
+        );
         drop(server);
         netns::remove(&dir.path().join("c"));
     });
