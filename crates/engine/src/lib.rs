@@ -129,20 +129,29 @@ impl Engine {
     pub async fn open(config: EngineConfig) -> Result<Arc<Self>> {
         std::fs::create_dir_all(config.containers_root())?;
         std::fs::create_dir_all(config.shims_root())?;
+        // The image store, the volume store and the networks (links, sysctls) are
+        // independent: opened side by side.
         let images_root = config.data_root.join("image");
-        let images =
-            tokio::task::spawn_blocking(move || image::ImageStore::open(images_root).map(Arc::new))
-                .await
-                .map_err(|e| Error::internal(e.to_string()))??;
+        let images = async {
+            let opened = tokio::task::spawn_blocking(move || image::ImageStore::open(images_root));
+            Ok::<_, Error>(Arc::new(
+                opened.await.map_err(|e| Error::internal(e.to_string()))??,
+            ))
+        };
         let volumes_root = config.volumes_root();
         let plugins = config.volume_plugins.clone();
-        let volumes = tokio::task::spawn_blocking(move || {
-            volume::VolumeStore::open(&volumes_root, plugins).map(Arc::new)
-        })
-        .await
-        .map_err(|e| Error::internal(e.to_string()))??;
-        let config_network = config.network.clone();
-        let config_data_root = config.data_root.clone();
+        let volumes = async {
+            let opened = tokio::task::spawn_blocking(move || {
+                volume::VolumeStore::open(&volumes_root, plugins)
+            });
+            Ok::<_, Error>(Arc::new(
+                opened.await.map_err(|e| Error::internal(e.to_string()))??,
+            ))
+        };
+        let networks = networks::Networks::new(config.network.clone(), &config.data_root);
+        let (images, volumes, opened) = tokio::join!(images, volumes, networks.open());
+        let (images, volumes) = (images?, volumes?);
+        opened?;
         let engine = Arc::new(Self {
             config,
             containers: RwLock::new(HashMap::new()),
@@ -153,9 +162,8 @@ impl Engine {
             recently_removed: std::sync::Mutex::new(HashMap::new()),
             attaches: Default::default(),
             execs: Default::default(),
-            networks: networks::Networks::new(config_network, &config_data_root),
+            networks,
         });
-        engine.networks.open().await?;
         engine.restore().await?;
         engine.restore_networking().await;
         engine.empty_trash();

@@ -85,7 +85,7 @@ pub const OPTION_MTU: &str = "com.docker.network.driver.mtu";
 pub const OPTION_DEFAULT_BRIDGE: &str = "com.docker.network.bridge.default_bridge";
 
 /// One network, as persisted.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetworkRecord {
     pub id: String,
     pub name: String,
@@ -266,22 +266,24 @@ impl Networks {
         let Some(firewall) = self.firewall.clone() else {
             return;
         };
-        let bridges: Vec<String> = self
-            .all()
-            .into_iter()
-            .filter(|n| n.driver == "bridge")
-            .map(|n| n.interface)
-            .collect();
+        let bridges = self.bridge_interfaces();
         let _guard = self.firewall_lock.lock().await;
         let outcome = tokio::task::spawn_blocking(move || {
-            let listing = network::firewall::list_forward_chain()?;
-            let batch = firewall.forward_accepts(&listing, &bridges)?;
-            Some(network::firewall::apply(&batch))
+            forward_accepts(&firewall, &bridges).map(|batch| network::firewall::apply(&batch))
         })
         .await;
         if let Ok(Some(Err(error))) = outcome {
             tracing::warn!("accept rules in ip filter FORWARD: {error}");
         }
+    }
+
+    /// The interfaces of the bridge networks.
+    fn bridge_interfaces(&self) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .filter(|n| n.driver == "bridge")
+            .map(|n| n.interface)
+            .collect()
     }
 
     pub(crate) fn all(&self) -> Vec<NetworkRecord> {
@@ -569,20 +571,65 @@ impl Networks {
             ipam_options: HashMap::new(),
         };
         self.plumb_bridge(&record, false).await?;
-        self.save(&record)?;
+        // Unchanged on most starts: no rewrite (and no fsync) then.
+        if existing.as_ref() != Some(&record) {
+            self.save(&record)?;
+        }
         self.insert(record);
         Ok(())
     }
 
     /// The whole firewall table from the networks and the published ports of the running
-    /// containers, in one transaction (daemon start: stale elements of a crashed run go).
+    /// containers, and the accept rules in the FORWARD chain, in one transaction (daemon start:
+    /// stale elements of a crashed run go; each nft transaction costs ~10 ms of the start).
     pub(crate) async fn rebuild_firewall(&self, ports: Vec<network::firewall::PortForward>) {
-        let bridges: Vec<BridgePolicy> = self.all().iter().filter_map(|n| n.policy()).collect();
-        if let Err(error) = self.apply(|f| f.rebuild(&bridges, &ports)).await {
-            tracing::error!("nftables: {error}");
+        let Some(firewall) = self.firewall.clone() else {
+            return;
+        };
+        let policies: Vec<BridgePolicy> = self.all().iter().filter_map(|n| n.policy()).collect();
+        let bridges = self.bridge_interfaces();
+        let _guard = self.firewall_lock.lock().await;
+        let outcome = tokio::task::spawn_blocking(move || {
+            let table = firewall.rebuild(&policies, &ports);
+            let Some(accepts) = forward_accepts(&firewall, &bridges) else {
+                return (network::firewall::apply(&table), Ok(()));
+            };
+            let mut both = table.clone();
+            both.objects
+                .to_mut()
+                .extend(accepts.objects.iter().cloned());
+            if network::firewall::apply(&both).is_ok() {
+                return (Ok(()), Ok(()));
+            }
+            // The FORWARD chain may have changed since it was listed: one at a time.
+            (
+                network::firewall::apply(&table),
+                network::firewall::apply(&accepts),
+            )
+        })
+        .await;
+        match outcome {
+            Ok((table, accepts)) => {
+                if let Err(error) = table {
+                    tracing::error!("nftables: {error}");
+                }
+                if let Err(error) = accepts {
+                    tracing::warn!("accept rules in ip filter FORWARD: {error}");
+                }
+            }
+            Err(error) => tracing::error!("nftables: {error}"),
         }
-        self.refresh_forward_accepts().await;
     }
+}
+
+/// The batch that refreshes this daemon's accept rules in `ip filter FORWARD`, from its
+/// current listing; None when there is no such chain. Blocking (runs nft).
+fn forward_accepts(
+    firewall: &Firewall,
+    bridges: &[String],
+) -> Option<nftables::schema::Nftables<'static>> {
+    let listing = network::firewall::list_forward_chain()?;
+    firewall.forward_accepts(&listing, bridges)
 }
 
 /// A parsed `POST /networks/create`.
