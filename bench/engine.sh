@@ -25,9 +25,9 @@
 # Fairness notes: dockerd runs with its defaults (overlay2, bridge network with
 # docker0 + iptables NAT, json-file logs, runc via containerd-shim-runc-v2),
 # except for the socket, data root, exec root, pid file and an empty config
-# file.  berthd's default ("bridge") network is, at the time of writing, a
-# private network namespace with no veth/bridge, so the --network none row is
-# the like-for-like comparison; both are reported.
+# file.  Both default networks are bridges with NAT (docker0 and berth0), so the
+# default-network row compares like with like; the --network none row shows what
+# each engine's bridge plumbing costs.
 #
 # Cleanup on every exit path (trap): containers removed through each API,
 # daemons stopped by pid (dockerd's containerd too), left-over shims of our
@@ -466,7 +466,8 @@ row mon_rss "monitor VmRSS per container (${MONNAME[berth]} vs ${MONNAME[docker]
   "$(mib "${MON[berth]% *}")" "$(mib "${MON[docker]% *}")" MiB "<= 1"
 row mon_pss "monitor Pss per container" "$(mib "${MON[berth]#* }")" "$(mib "${MON[docker]#* }")" MiB ""
 for e in "${ENGINES[@]}"; do remove_all "$e"; done
-sleep 1
+# berthd trims its heap after 1 s without requests (crates/daemon/src/idle.rs).
+sleep 3
 for e in "${ENGINES[@]}"; do MEM[$e]=$(daemon_mem "$e"); done
 row rss_end "daemon RSS, idle after the benchmarks" "$(mib "${MEM[berth]% *}")" "$(mib "${MEM[docker]% *}")" MiB ""
 
@@ -476,7 +477,7 @@ row rss_end "daemon RSS, idle after the benchmarks" "$(mib "${MEM[berth]% *}")" 
   echo "# client: $DOCKER $("$DOCKER" version -f '{{.Client.Version}}' 2>/dev/null)"
   echo "# berthd: $BERTHD ($(date -u -r "$BERTHD" '+built %Y-%m-%d %H:%M UTC'))"
   echo "# dockerd: $("$DOCKER" -H "${HOST[docker]}" version -f '{{.Server.Version}}' 2>/dev/null), containerd $(containerd --version 2>/dev/null | awk '{print $3}'), runc $(runc --version 2>/dev/null | awk 'NR==1{print $3}'); storage $("$DOCKER" -H "${HOST[docker]}" info -f '{{.Driver}}' 2>/dev/null)"
-  echo "# hyperfine --warmup $WARMUP, runs $RUNS (ps: $RUNS_FAST); berthd's default network is a private netns (no bridge)"
+  echo "# hyperfine --warmup $WARMUP, runs $RUNS (ps: $RUNS_FAST); both on their default bridge unless --network none"
   echo "# $(cgroup_note)"
   echo
   echo "| measurement | berthd | dockerd | berth/docker | unit | target |"

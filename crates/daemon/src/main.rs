@@ -2,6 +2,7 @@
 //! the engine. Containers outlive it: each has its own shim, and a restarted daemon reattaches.
 
 mod config;
+mod idle;
 mod tls;
 
 use std::path::{Path, PathBuf};
@@ -108,7 +109,10 @@ async fn serve(settings: config::Settings) -> Result<()> {
         std::fs::write(pidfile, std::process::id().to_string())
             .with_context(|| format!("write {}", pidfile.display()))?;
     }
-    let app = api::router(engine.clone());
+    let activity = std::sync::Arc::new(idle::Activity::default());
+    tokio::spawn(idle::trim_when_quiet(activity.clone()));
+    let app = api::router(engine.clone())
+        .layer(axum::middleware::from_fn_with_state(activity, idle::track));
     let mut servers = Vec::new();
     for host in &settings.hosts {
         if let Some(path) = host.strip_prefix("unix://") {
