@@ -14,11 +14,10 @@
 //! static start files (crt1.o, crtbeginT.o) and the result has no PT_INTERP and no DT_NEEDED.
 //! Tests and libraries keep the normal dynamic link.
 //!
+//! In a build script's `main`:
+//!
 //! ```no_run
-//! // build.rs
-//! fn main() {
-//!     static_link::link_binaries_statically(&["seccomp"]);
-//! }
+//! static_link::link_binaries_statically(&["seccomp"]);
 //! ```
 
 use std::path::{Path, PathBuf};
