@@ -70,20 +70,19 @@ impl Hierarchies {
         let mut v1: Vec<V1Hierarchy> = Vec::new();
         let mut unified = None;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let fields: Vec<&str> = line.split(' ').collect();
-            // id parent major:minor root mount-point options [optional...] - fstype source super
-            let sep = fields
-                .iter()
-                .position(|f| *f == "-")
+            let mount = types::mountinfo::parse_line(line)
                 .ok_or_else(|| Error::Mountinfo(line.to_string()))?;
-            if sep < 6 || fields.len() < sep + 4 {
-                return Err(Error::Mountinfo(line.to_string()));
-            }
-            let mount_point = reroot(root, &unescape(fields[4]));
-            match fields[sep + 1] {
+            let mount_point = root.join(
+                mount
+                    .mount_point
+                    .strip_prefix("/")
+                    .unwrap_or(&mount.mount_point),
+            );
+            match mount.fs_type.as_str() {
                 "cgroup2" if unified.is_none() => unified = Some(mount_point),
                 "cgroup" => {
-                    let controllers: Vec<String> = fields[sep + 3]
+                    let controllers: Vec<String> = mount
+                        .super_options
                         .split(',')
                         .filter(|o| {
                             !V1_NON_CONTROLLER_OPTIONS.contains(o)
@@ -188,34 +187,6 @@ impl Hierarchies {
         copy.unified = None;
         copy
     }
-}
-
-/// Decodes the octal escapes mountinfo uses for space, tab, newline and backslash.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let value =
-                (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(value);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn reroot(root: &Path, mount_point: &str) -> PathBuf {
-    root.join(mount_point.trim_start_matches('/'))
 }
 
 #[cfg(test)]

@@ -80,13 +80,6 @@ impl Drop for TemporaryMount {
     }
 }
 
-fn is_mounted(path: &Path) -> bool {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let wanted = path.display().to_string();
-    text.lines()
-        .any(|line| line.split(' ').nth(4) == Some(wanted.as_str()))
-}
-
 /// Writes into a channel in chunks, for a response body produced on a blocking thread.
 struct ChannelWriter {
     sender: mpsc::Sender<io::Result<Vec<u8>>>,
@@ -162,7 +155,7 @@ impl Engine {
             )));
         }
         let target = crate::rootfs::mount_point(&self.config, &record.id);
-        let (held, mounted) = if is_mounted(&target) {
+        let (held, mounted) = if volume::mountinfo::is_mount_point(&target) {
             // Running: its mount stays while it runs; an exit meanwhile detaches it lazily,
             // and the files opened here stay usable.
             drop(record_guard);

@@ -2,7 +2,7 @@
 //! mounted at `containers/<id>/rootfs` while it runs (/etc/hostname, /etc/hosts and
 //! /etc/resolv.conf: see `sandbox`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::EngineConfig;
 use crate::error::{Error, Result};
@@ -16,7 +16,7 @@ pub fn mount_point(config: &EngineConfig, id: &str) -> PathBuf {
 pub fn mount(config: &EngineConfig, id: &str, mounts: &[content::Mount]) -> Result<PathBuf> {
     let target = mount_point(config, id);
     std::fs::create_dir_all(&target)?;
-    if is_mounted(&target) {
+    if volume::mountinfo::is_mount_point(&target) {
         return Ok(target);
     }
     for mount in mounts {
@@ -42,16 +42,9 @@ pub fn mount(config: &EngineConfig, id: &str, mounts: &[content::Mount]) -> Resu
 /// Unmounts the rootfs (detached, so a busy mount cannot block removal).
 pub fn unmount(config: &EngineConfig, id: &str) {
     let target = mount_point(config, id);
-    while is_mounted(&target) {
+    while volume::mountinfo::is_mount_point(&target) {
         if rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH).is_err() {
             break;
         }
     }
-}
-
-fn is_mounted(path: &Path) -> bool {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let wanted = path.display().to_string();
-    text.lines()
-        .any(|line| line.split(' ').nth(4) == Some(wanted.as_str()))
 }

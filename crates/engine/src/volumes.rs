@@ -373,7 +373,7 @@ impl Engine {
     ) -> Result<()> {
         let id = &record.id;
         // Read once, and only when a bind needs its propagation checked.
-        let mut table: Option<Vec<volume::mountinfo::MountEntry>> = None;
+        let mut table: Option<Vec<volume::mountinfo::MountInfo>> = None;
         for (index, point) in record.mount_points.iter().enumerate() {
             match point.kind {
                 MountKind::Volume => {

@@ -3,6 +3,7 @@
 mod digest;
 mod error_kind;
 mod human;
+pub mod mountinfo;
 mod reference;
 
 pub use digest::{Algorithm, Digest, DigestError};

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::mountinfo::{MountEntry, containing};
+use crate::mountinfo::{MountInfo, containing};
 use crate::mountpoint::{MountKind, MountPoint};
 
 /// The propagation a bind gets when the request names none: `rslave` for the data root or one
@@ -42,7 +42,7 @@ impl RootPropagation {
 /// needs of the root propagation. `data_root` is the daemon's.
 pub fn check(
     point: &MountPoint,
-    mounts: &[MountEntry],
+    mounts: &[MountInfo],
     data_root: &Path,
 ) -> Result<Option<RootPropagation>> {
     if point.kind != MountKind::Bind {

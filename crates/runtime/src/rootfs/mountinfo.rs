@@ -3,75 +3,9 @@
 //! them. Pure parsing and planning; the caller performs the mounts.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// One line of `/proc/PID/mountinfo` (proc(5), "/proc/pid/mountinfo").
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountInfo {
-    /// (4) the directory of the filesystem that forms the root of this mount.
-    pub root: PathBuf,
-    /// (5) the mount point, relative to the process's root.
-    pub mount_point: PathBuf,
-    /// (7) optional fields such as `shared:2` or `master:1`.
-    pub optional: Vec<String>,
-    /// (9) the filesystem type.
-    pub fs_type: String,
-    /// (11) per-superblock options.
-    pub super_options: String,
-}
-
-/// Octal escapes (`\040` for a space) that the kernel uses for blanks and backslashes.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let digit = |b: u8| u32::from(b - b'0');
-            let value = digit(bytes[i + 1]) * 64 + digit(bytes[i + 2]) * 8 + digit(bytes[i + 3]);
-            out.push(value as u8);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Parses the text of a mountinfo file; malformed lines are skipped.
-pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
-    text.lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let separator = fields.iter().position(|f| *f == "-")?;
-            if separator < 6 || fields.len() < separator + 4 {
-                return None;
-            }
-            Some(MountInfo {
-                root: PathBuf::from(unescape(fields[3])),
-                mount_point: PathBuf::from(unescape(fields[4])),
-                optional: fields[6..separator].iter().map(|s| s.to_string()).collect(),
-                fs_type: fields[separator + 1].to_owned(),
-                super_options: fields[separator + 3].to_owned(),
-            })
-        })
-        .collect()
-}
-
-/// The mount whose mount point contains `path` (the longest prefix; the last listed one when
-/// several are stacked on the same point, as that is the visible one).
-pub fn mount_containing<'a>(mounts: &'a [MountInfo], path: &Path) -> Option<&'a MountInfo> {
-    mounts
-        .iter()
-        .filter(|m| path.starts_with(&m.mount_point))
-        .max_by_key(|m| m.mount_point.components().count())
-}
+pub use types::mountinfo::{MountInfo, containing as mount_containing, parse as parse_mountinfo};
 
 /// One line of `/proc/PID/cgroup` (cgroups(7)): `hierarchy-ID:controller-list:cgroup-path`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -277,30 +211,6 @@ mod tests {
 ";
 
     #[test]
-    fn mountinfo_fields() {
-        let mounts = parse_mountinfo(HYBRID);
-        assert_eq!(mounts.len(), 8);
-        assert_eq!(mounts[0].mount_point, Path::new("/"));
-        assert_eq!(mounts[0].optional, ["shared:1"]);
-        assert_eq!(mounts[0].fs_type, "ext4");
-        assert_eq!(mounts[2].super_options, "rw,cpu,cpuacct");
-        assert_eq!(mounts[7].mount_point, Path::new("/mnt/again there"));
-        assert!(parse_mountinfo("garbage\n1 2 3\n").is_empty());
-    }
-
-    #[test]
-    fn containing_mount_is_the_deepest() {
-        let mounts = parse_mountinfo(HYBRID);
-        let found = mount_containing(&mounts, Path::new("/sys/fs/cgroup/memory/x")).unwrap();
-        assert_eq!(found.mount_point, Path::new("/sys/fs/cgroup/memory"));
-        let found = mount_containing(&mounts, Path::new("/tmp/rootfs")).unwrap();
-        assert_eq!(found.mount_point, Path::new("/"));
-        // Component-wise: /sys/fs/cgroupx is not under /sys/fs/cgroup.
-        let found = mount_containing(&mounts, Path::new("/sys/fs/cgroupx")).unwrap();
-        assert_eq!(found.mount_point, Path::new("/"));
-    }
-
-    #[test]
     fn hierarchies_of_a_hybrid_host() {
         let hierarchies = cgroup_hierarchies(&parse_mountinfo(HYBRID));
         let names: Vec<_> = hierarchies.iter().map(|h| h.name.as_str()).collect();
@@ -378,11 +288,5 @@ mod tests {
                 data: None
             }
         );
-    }
-
-    #[test]
-    fn unescape_octal() {
-        assert_eq!(unescape("a\\040b\\134c"), "a b\\c");
-        assert_eq!(unescape("trailing\\04"), "trailing\\04");
     }
 }
