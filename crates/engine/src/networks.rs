@@ -139,6 +139,31 @@ impl NetworkRecord {
         !self.is_predefined() && matches!(self.driver.as_str(), "bridge" | "macvlan")
     }
 
+    /// A record with no address, link or option (host and none; a stand-in for a network
+    /// that is gone), to be completed with struct update syntax.
+    pub(crate) fn bare(driver: &str) -> Self {
+        Self {
+            id: String::new(),
+            name: String::new(),
+            driver: driver.into(),
+            created: String::new(),
+            internal: false,
+            attachable: false,
+            subnet: None,
+            gateway: None,
+            ip_range: None,
+            user_subnet: false,
+            user_gateway: false,
+            interface: String::new(),
+            mtu: None,
+            icc: true,
+            masquerade: true,
+            options: BTreeMap::new(),
+            labels: HashMap::new(),
+            ipam_options: HashMap::new(),
+        }
+    }
+
     fn policy(&self) -> Option<BridgePolicy> {
         (self.driver == "bridge").then(|| BridgePolicy {
             bridge: self.interface.clone(),
@@ -447,22 +472,8 @@ impl Networks {
                 let record = NetworkRecord {
                     id: new_id(),
                     name: name.into(),
-                    driver: driver.into(),
                     created: now_rfc3339(),
-                    internal: false,
-                    attachable: false,
-                    subnet: None,
-                    gateway: None,
-                    ip_range: None,
-                    user_subnet: false,
-                    user_gateway: false,
-                    interface: String::new(),
-                    mtu: None,
-                    icc: true,
-                    masquerade: true,
-                    options: BTreeMap::new(),
-                    labels: HashMap::new(),
-                    ipam_options: HashMap::new(),
+                    ..NetworkRecord::bare(driver)
                 };
                 self.save(&record)?;
                 self.insert(record);
@@ -1200,7 +1211,7 @@ impl Engine {
         let mut record = entry.record.lock().await;
         let network = match network {
             Ok(network) => network,
-            Err(error) if force => {
+            Err(_) if force => {
                 // dockerd lets a forced disconnect clean up a network that is gone.
                 let name = name_or_id.to_string();
                 record
@@ -1208,7 +1219,6 @@ impl Engine {
                     .endpoints
                     .retain(|e| e.network_name != name && e.network_id != name);
                 record.save(&self.config.containers_root())?;
-                let _ = error;
                 return Ok(());
             }
             Err(error) => return Err(error),
@@ -1231,11 +1241,8 @@ impl Engine {
         if record.state.status.is_running() {
             self.detach_endpoint(&record.id, &endpoint).await;
         }
-        if record.host_config.network_mode.as_deref() == Some(network.name.as_str())
-            || record.host_config.network_mode.as_deref() == Some(network.id.as_str())
-        {
-            // dockerd keeps the mode; a later start without that network fails as it would.
-        }
+        // A network mode naming this network stays, as dockerd keeps it: a later start
+        // without that network fails as it would there.
         record.save(&self.config.containers_root())?;
         if record.state.status.is_running() {
             let _ = crate::sandbox::rewrite_hosts(&self.config, &record, &self.networks);

@@ -529,45 +529,8 @@ impl Engine {
             .zip(&resolved)
             .enumerate()
         {
-            let interface = format!("eth{index}");
-            let mac = network::ipam::parse_mac(endpoint.mac.as_deref().unwrap_or(""))
-                .map_err(net_error)?;
-            let mtu = network.mtu.or(networks.options.mtu);
-            match network.driver.as_str() {
-                "bridge" => {
-                    let bridge = host
-                        .index_of(&network.interface)
-                        .await
-                        .map_err(net_error)?
-                        .ok_or_else(|| {
-                            Error::internal(format!("bridge {} is missing", network.interface))
-                        })?;
-                    let host_name = format!("veth{}", random_hex(7));
-                    host.add_veth(&host_name, Some(bridge), &interface, &namespace, mac, mtu)
-                        .await
-                        .map_err(net_error)?;
-                    endpoint.host_interface = Some(host_name);
-                }
-                "macvlan" => {
-                    let parent = host
-                        .index_of(&network.interface)
-                        .await
-                        .map_err(net_error)?
-                        .ok_or_else(|| {
-                            Error::invalid(format!(
-                                "-o parent interface was not found on the host: {}",
-                                network.interface
-                            ))
-                        })?;
-                    host.add_macvlan(&interface, parent, &namespace, mac, mtu)
-                        .await
-                        .map_err(net_error)?;
-                }
-                other => {
-                    return Err(Error::internal(format!("no plumbing for driver {other}")));
-                }
-            }
-            endpoint.interface = interface;
+            endpoint.interface = format!("eth{index}");
+            self.add_link(host, &namespace, network, endpoint).await?;
             let gateway = if !gateway_done && !network.internal {
                 gateway_done = true;
                 network.gateway
@@ -783,7 +746,7 @@ impl Engine {
                     id: endpoint.network_id.clone(),
                     name: endpoint.network_name.clone(),
                     driver: "null".into(),
-                    ..placeholder()
+                    ..NetworkRecord::bare("null")
                 }),
             }
         }
@@ -871,7 +834,7 @@ impl Engine {
                 .map(|e| {
                     self.networks
                         .find(&e.network_id)
-                        .unwrap_or_else(|_| placeholder())
+                        .unwrap_or_else(|_| NetworkRecord::bare("null"))
                 })
                 .collect();
             self.register_names(record, &resolved);
@@ -915,6 +878,53 @@ impl Engine {
         Ok(())
     }
 
+    /// Makes the endpoint's interface (named `endpoint.interface`) in the container's
+    /// namespace: a veth pair with its host end on the bridge, or a macvlan on the parent.
+    async fn add_link(
+        &self,
+        host: &Netlink,
+        namespace: &std::os::fd::OwnedFd,
+        network: &NetworkRecord,
+        endpoint: &mut Endpoint,
+    ) -> Result<()> {
+        let mac =
+            network::ipam::parse_mac(endpoint.mac.as_deref().unwrap_or("")).map_err(net_error)?;
+        let mtu = network.mtu.or(self.networks.options.mtu);
+        let link = host.index_of(&network.interface).await.map_err(net_error)?;
+        match network.driver.as_str() {
+            "bridge" => {
+                let bridge = link.ok_or_else(|| {
+                    Error::internal(format!("bridge {} is missing", network.interface))
+                })?;
+                let host_name = format!("veth{}", random_hex(7));
+                host.add_veth(
+                    &host_name,
+                    Some(bridge),
+                    &endpoint.interface,
+                    namespace,
+                    mac,
+                    mtu,
+                )
+                .await
+                .map_err(net_error)?;
+                endpoint.host_interface = Some(host_name);
+            }
+            "macvlan" => {
+                let parent = link.ok_or_else(|| {
+                    Error::invalid(format!(
+                        "-o parent interface was not found on the host: {}",
+                        network.interface
+                    ))
+                })?;
+                host.add_macvlan(&endpoint.interface, parent, namespace, mac, mtu)
+                    .await
+                    .map_err(net_error)?;
+            }
+            other => return Err(Error::internal(format!("no plumbing for driver {other}"))),
+        }
+        Ok(())
+    }
+
     async fn attach_live_plumb(
         &self,
         record: &ContainerRecord,
@@ -924,43 +934,7 @@ impl Engine {
     ) -> Result<()> {
         let host = self.networks.netlink().await?;
         let namespace = network::netns::open(Path::new(path)).map_err(net_error)?;
-        let mac =
-            network::ipam::parse_mac(endpoint.mac.as_deref().unwrap_or("")).map_err(net_error)?;
-        let mtu = network.mtu.or(self.networks.options.mtu);
-        match network.driver.as_str() {
-            "bridge" => {
-                let bridge = host
-                    .index_of(&network.interface)
-                    .await
-                    .map_err(net_error)?
-                    .ok_or_else(|| {
-                        Error::internal(format!("bridge {} is missing", network.interface))
-                    })?;
-                let host_name = format!("veth{}", random_hex(7));
-                host.add_veth(
-                    &host_name,
-                    Some(bridge),
-                    &endpoint.interface,
-                    &namespace,
-                    mac,
-                    mtu,
-                )
-                .await
-                .map_err(net_error)?;
-                endpoint.host_interface = Some(host_name);
-            }
-            "macvlan" => {
-                let parent = host
-                    .index_of(&network.interface)
-                    .await
-                    .map_err(net_error)?
-                    .ok_or_else(|| Error::invalid("macvlan parent is missing"))?;
-                host.add_macvlan(&endpoint.interface, parent, &namespace, mac, mtu)
-                    .await
-                    .map_err(net_error)?;
-            }
-            other => return Err(Error::internal(format!("no plumbing for driver {other}"))),
-        }
+        self.add_link(host, &namespace, network, endpoint).await?;
         let path = PathBuf::from(path);
         let socket = tokio::task::spawn_blocking(move || {
             network::netns::enter(&path, network::link::open_socket)
@@ -1064,29 +1038,6 @@ impl Engine {
             }
         }
         (ports, running)
-    }
-}
-
-fn placeholder() -> NetworkRecord {
-    NetworkRecord {
-        id: String::new(),
-        name: String::new(),
-        driver: "null".into(),
-        created: String::new(),
-        internal: false,
-        attachable: false,
-        subnet: None,
-        gateway: None,
-        ip_range: None,
-        user_subnet: false,
-        user_gateway: false,
-        interface: String::new(),
-        mtu: None,
-        icc: true,
-        masquerade: true,
-        options: Default::default(),
-        labels: Default::default(),
-        ipam_options: Default::default(),
     }
 }
 
