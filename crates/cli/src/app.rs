@@ -72,6 +72,49 @@ pub fn describe(e: &client::Error) -> String {
 /// Result of a command: the exit status on success.
 pub type CmdResult = Result<i32, Failure>;
 
+/// docker's `inspect` output for objects fetched one by one: their JSON as one indented array,
+/// or one `--format` line per object; a name that fails is reported on stderr and the others
+/// still print (exit status 1 then).
+pub async fn inspect_each<'a, F, Fut>(
+    names: &'a [String],
+    format: Option<&str>,
+    mut fetch: F,
+) -> CmdResult
+where
+    F: FnMut(&'a str) -> Fut,
+    Fut: std::future::Future<Output = Result<bytes::Bytes, Failure>>,
+{
+    let template = match format {
+        Some(f) if !f.is_empty() && f != "json" => {
+            let (_, body) = crate::template::prepare_format(f);
+            Some(crate::template::Template::parse(&body)?)
+        }
+        _ => None,
+    };
+    let mut raws = Vec::new();
+    let mut failed = false;
+    for name in names {
+        match fetch(name.as_str()).await {
+            Ok(raw) => match &template {
+                Some(t) => {
+                    let value: serde_json::Value = serde_json::from_slice(&raw)
+                        .map_err(|e| Failure::new(format!("decode: {e}")))?;
+                    println!("{}", t.execute(&value)?);
+                }
+                None => raws.push(raw),
+            },
+            Err(f) => {
+                eprintln!("{}", f.message);
+                failed = true;
+            }
+        }
+    }
+    if template.is_none() {
+        println!("{}", crate::format::inspect_output(&raws));
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
 /// berth: a Docker-compatible command line for the berthd daemon.
 #[derive(Debug, Parser)]
 #[command(name = "berth", version, about, disable_help_subcommand = true)]

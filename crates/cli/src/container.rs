@@ -7,10 +7,9 @@ use client::containers::{AttachOptions, ListOptions, LogsOptions};
 use client::{Client, stream};
 use serde_json::Value;
 
-use crate::app::{CmdResult, Failure, confirm, describe, parse_filters};
+use crate::app::{CmdResult, Failure, confirm, describe, inspect_each, parse_filters};
 use crate::attach;
 use crate::format::{self, PS_FORMAT, ps_headers};
-use crate::template::{Template, prepare_format};
 use crate::units::human_size;
 
 /// `start`.
@@ -404,36 +403,10 @@ async fn inspect_one(
 /// or one `--format` output per object.
 pub async fn inspect(c: &Client, a: InspectArgs, kind: Option<&str>) -> CmdResult {
     let kind = kind.or(a.kind.as_deref());
-    let template = match a.format.as_deref() {
-        Some(f) if !f.is_empty() && f != "json" => {
-            let (_, body) = prepare_format(f);
-            Some(Template::parse(&body)?)
-        }
-        _ => None,
-    };
-    let mut raws = Vec::new();
-    let mut failed = false;
-    for n in &a.names {
-        match inspect_one(c, n, kind, a.size).await {
-            Ok(raw) => {
-                if let Some(t) = &template {
-                    let v: Value = serde_json::from_slice(&raw)
-                        .map_err(|e| Failure::new(format!("decode: {e}")))?;
-                    println!("{}", t.execute(&v)?);
-                } else {
-                    raws.push(raw);
-                }
-            }
-            Err(f) => {
-                eprintln!("{}", f.message);
-                failed = true;
-            }
-        }
-    }
-    if template.is_none() {
-        println!("{}", format::inspect_output(&raws));
-    }
-    Ok(if failed { 1 } else { 0 })
+    inspect_each(&a.names, a.format.as_deref(), |name| {
+        inspect_one(c, name, kind, a.size)
+    })
+    .await
 }
 
 /// `container prune`.

@@ -11,9 +11,8 @@ use client::models::{
 };
 use serde_json::Value;
 
-use crate::app::{CmdResult, Failure, confirm, describe, parse_filters};
+use crate::app::{CmdResult, Failure, confirm, describe, inspect_each, parse_filters};
 use crate::format;
-use crate::template::Template;
 
 /// `network ...`.
 #[derive(Debug, Subcommand)]
@@ -324,35 +323,10 @@ pub async fn ls(c: &Client, a: LsArgs) -> CmdResult {
 
 /// `network inspect`.
 pub async fn inspect(c: &Client, a: InspectArgs) -> CmdResult {
-    let template = match a.format.as_deref() {
-        Some(f) if !f.is_empty() && f != "json" => {
-            let (_, body) = crate::template::prepare_format(f);
-            Some(Template::parse(&body)?)
-        }
-        _ => None,
-    };
-    let mut raws = Vec::new();
-    let mut failed = false;
-    for name in &a.networks {
-        match c.network_inspect_raw(name).await {
-            Ok(raw) => match &template {
-                Some(t) => {
-                    let value: Value = serde_json::from_slice(&raw)
-                        .map_err(|e| Failure::new(format!("decode: {e}")))?;
-                    println!("{}", t.execute(&value)?);
-                }
-                None => raws.push(raw),
-            },
-            Err(e) => {
-                eprintln!("{}", describe(&e));
-                failed = true;
-            }
-        }
-    }
-    if template.is_none() {
-        println!("{}", format::inspect_output(&raws));
-    }
-    Ok(if failed { 1 } else { 0 })
+    inspect_each(&a.networks, a.format.as_deref(), |name| async move {
+        c.network_inspect_raw(name).await.map_err(Failure::from)
+    })
+    .await
 }
 
 /// `network rm`: prints each removed name.

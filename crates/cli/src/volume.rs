@@ -7,9 +7,8 @@ use clap::Args;
 use client::Client;
 use serde_json::{Value, json};
 
-use crate::app::{CmdResult, Failure, confirm, describe, parse_filters};
+use crate::app::{CmdResult, Failure, confirm, describe, inspect_each, parse_filters};
 use crate::format;
-use crate::template::{Template, prepare_format};
 use crate::units::human_size;
 
 /// Default `volume ls` format.
@@ -198,36 +197,10 @@ pub async fn ls(c: &Client, a: LsArgs) -> CmdResult {
 
 /// `volume inspect`: the indented JSON array, or one `--format` output per volume.
 pub async fn inspect(c: &Client, a: InspectArgs) -> CmdResult {
-    let template = match a.format.as_deref() {
-        Some(f) if !f.is_empty() && f != "json" => {
-            let (_, body) = prepare_format(f);
-            Some(Template::parse(&body)?)
-        }
-        _ => None,
-    };
-    let mut raws = Vec::new();
-    let mut failed = false;
-    for name in &a.volumes {
-        match c.volume_inspect_raw(name).await {
-            Ok(raw) => {
-                if let Some(t) = &template {
-                    let v: Value = serde_json::from_slice(&raw)
-                        .map_err(|e| Failure::new(format!("decode: {e}")))?;
-                    println!("{}", t.execute(&v)?);
-                } else {
-                    raws.push(raw);
-                }
-            }
-            Err(e) => {
-                eprintln!("{}", describe(&e));
-                failed = true;
-            }
-        }
-    }
-    if template.is_none() {
-        println!("{}", format::inspect_output(&raws));
-    }
-    Ok(if failed { 1 } else { 0 })
+    inspect_each(&a.volumes, a.format.as_deref(), |name| async move {
+        c.volume_inspect_raw(name).await.map_err(Failure::from)
+    })
+    .await
 }
 
 /// `volume rm`: prints each removed name; reports failures and goes on.
