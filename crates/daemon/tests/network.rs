@@ -1232,3 +1232,62 @@ fn bad_input_gets_dockers_errors_and_leaves_nothing() {
     }));
     assert_eq!(nft_table(&daemon), table_before);
 }
+
+/// `docker` with a deadline: a daemon that stops answering fails the test instead of hanging it.
+fn docker_within(daemon: &Daemon, seconds: u32, args: &[&str]) -> Run {
+    let output = Command::new("timeout")
+        .arg(seconds.to_string())
+        .arg(common::docker_cli())
+        .args(args)
+        .env("DOCKER_HOST", daemon.host())
+        .env("DOCKER_CONFIG", daemon.data_root().join("docker-config"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run docker");
+    common::output_of(format!("docker {}", args.join(" ")), output)
+}
+
+#[test]
+fn network_changes_and_container_starts_never_wait_for_each_other() {
+    // A start holds its container and then takes the networks; `network rm`, `prune`,
+    // `connect` and `disconnect` must not hold the networks while they wait for a container
+    // (they once did: a start and a `network rm` side by side hung both forever).
+    let daemon = Daemon::start();
+    daemon.import_busybox();
+    docker_within(&daemon, 30, &["network", "create", "steady"]).ok();
+    docker_within(
+        &daemon,
+        30,
+        &["run", "-d", "--name", "lingers", "busybox", "sleep", "1000"],
+    )
+    .ok();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for i in 0..25 {
+                let name = format!("churn{i}");
+                docker_within(
+                    &daemon,
+                    30,
+                    &["network", "create", "--label", "churn", &name],
+                )
+                .ok();
+                docker_within(&daemon, 30, &["network", "rm", &name]).ok();
+                if i % 5 == 0 {
+                    let prune = ["network", "prune", "-f", "--filter", "label=churn"];
+                    docker_within(&daemon, 30, &prune).ok();
+                }
+            }
+        });
+        scope.spawn(|| {
+            for _ in 0..25 {
+                docker_within(&daemon, 30, &["network", "connect", "steady", "lingers"]).ok();
+                docker_within(&daemon, 30, &["network", "disconnect", "steady", "lingers"]).ok();
+            }
+        });
+        for _ in 0..25 {
+            docker_within(&daemon, 30, &["run", "--rm", "busybox", "true"]).ok();
+        }
+    });
+    docker_within(&daemon, 30, &["rm", "-f", "lingers"]).ok();
+    docker_within(&daemon, 30, &["network", "rm", "steady"]).ok();
+}

@@ -1057,6 +1057,37 @@ impl Engine {
         Ok(true)
     }
 
+    /// Takes `change` together with a snapshot of every container's endpoints. A container in
+    /// the middle of an operation holds its record's lock and may wait for `change` (start and
+    /// stop take the record, then `change`): waiting for its record while holding `change`
+    /// would deadlock, so when a record is busy `change` is let go and both are tried again.
+    async fn lock_change_with_endpoints(
+        &self,
+    ) -> (tokio::sync::MutexGuard<'_, ()>, Vec<ContainerEndpoints>) {
+        loop {
+            let change = self.networks.change.lock().await;
+            let mut snapshot = Vec::new();
+            let mut busy = false;
+            for entry in self.entries() {
+                let Ok(record) = entry.record.try_lock() else {
+                    busy = true;
+                    break;
+                };
+                snapshot.push(ContainerEndpoints {
+                    id: record.id.clone(),
+                    name: record.name.clone(),
+                    running: record.state.status.is_running(),
+                    endpoints: record.network.endpoints.clone(),
+                });
+            }
+            if !busy {
+                return (change, snapshot);
+            }
+            drop(change);
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// Whether any container (running or not) is configured on the network.
     async fn network_in_use(&self, network_id: &str) -> bool {
         for entry in self.entries() {
@@ -1075,11 +1106,16 @@ impl Engine {
 
     /// `DELETE /networks/{id}`.
     pub async fn remove_network(&self, name_or_id: &str) -> Result<()> {
-        let _change = self.networks.change.lock().await;
-        self.remove_network_locked(name_or_id).await
+        let (_change, containers) = self.lock_change_with_endpoints().await;
+        self.remove_network_locked(name_or_id, &containers).await
     }
 
-    async fn remove_network_locked(&self, name_or_id: &str) -> Result<()> {
+    /// Removes a network, `change` held; `containers` is the endpoints snapshot taken with it.
+    async fn remove_network_locked(
+        &self,
+        name_or_id: &str,
+        containers: &[ContainerEndpoints],
+    ) -> Result<()> {
         let record = self.networks.find(name_or_id)?;
         if record.is_predefined() {
             return Err(Error::new(
@@ -1090,11 +1126,14 @@ impl Engine {
                 ),
             ));
         }
-        let endpoints = self.network_endpoints(&record.id).await;
+        let endpoints: Vec<&ContainerEndpoints> = containers
+            .iter()
+            .filter(|c| c.running && c.active_on(&record.id))
+            .collect();
         if !endpoints.is_empty() {
             let list = endpoints
                 .iter()
-                .map(|(id, name, _)| format!("name:{name:?} id:{:?}", &id[..12]))
+                .map(|c| format!("name:{:?} id:{:?}", c.name, &c.id[..12]))
                 .collect::<Vec<_>>()
                 .join(", ");
             return Err(Error::new(
@@ -1133,10 +1172,10 @@ impl Engine {
             Some(text) => Some(parse_until(text)?),
             None => None,
         };
-        let _change = self.networks.change.lock().await;
+        let (_change, containers) = self.lock_change_with_endpoints().await;
         let mut removed = Vec::new();
         for record in self.networks.all() {
-            if record.is_predefined() || self.network_in_use(&record.id).await {
+            if record.is_predefined() || containers.iter().any(|c| c.configured_on(&record.id)) {
                 continue;
             }
             if let Some(labels) = filters.get("label")
@@ -1157,7 +1196,11 @@ impl Engine {
                     continue;
                 }
             }
-            if self.remove_network_locked(&record.id).await.is_ok() {
+            if self
+                .remove_network_locked(&record.id, &containers)
+                .await
+                .is_ok()
+            {
                 removed.push(record.name);
             }
         }
@@ -1174,8 +1217,9 @@ impl Engine {
     ) -> Result<()> {
         let network = self.networks.find(name_or_id)?;
         let entry = self.find(container)?;
-        let _change = self.networks.change.lock().await;
+        // The record, then `change`: the order start and stop take them in.
         let mut record = entry.record.lock().await;
+        let _change = self.networks.change.lock().await;
         crate::sandbox::check_connectable(&record, &network)?;
         let endpoint =
             crate::sandbox::endpoint_from_settings(&network, settings.as_ref(), &record)?;
@@ -1207,8 +1251,9 @@ impl Engine {
     ) -> Result<()> {
         let network = self.networks.find(name_or_id);
         let entry = self.find(container)?;
-        let _change = self.networks.change.lock().await;
+        // The record, then `change`: the order start and stop take them in.
         let mut record = entry.record.lock().await;
+        let _change = self.networks.change.lock().await;
         let network = match network {
             Ok(network) => network,
             Err(_) if force => {
@@ -1267,5 +1312,27 @@ impl Engine {
         } else {
             "bridge"
         }
+    }
+}
+
+/// One container's endpoints, as [`Engine::lock_change_with_endpoints`] saw them.
+struct ContainerEndpoints {
+    id: String,
+    name: String,
+    running: bool,
+    endpoints: Vec<crate::sandbox::Endpoint>,
+}
+
+impl ContainerEndpoints {
+    /// Configured on the network (running or not).
+    fn configured_on(&self, network_id: &str) -> bool {
+        self.endpoints.iter().any(|e| e.network_id == network_id)
+    }
+
+    /// Holding an address on the network.
+    fn active_on(&self, network_id: &str) -> bool {
+        self.endpoints
+            .iter()
+            .any(|e| e.network_id == network_id && e.address.is_some())
     }
 }
