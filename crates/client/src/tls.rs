@@ -12,11 +12,10 @@
 //! The files are read once, when the [`crate::Client`] is made, so a bad file is reported
 //! before any connection.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use rustls_pki_types::pem::{self, PemObject};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -24,7 +23,7 @@ use tokio_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
 };
 use tokio_rustls::rustls::crypto::{self, CryptoProvider};
-use tokio_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, RootCertStore};
+use tokio_rustls::rustls::{self, ClientConfig, DigitallySignedStruct};
 
 use crate::error::{Error, Result};
 
@@ -64,7 +63,7 @@ impl Connector {
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::TlsConfig(format!("TLS: {e}")))?;
         let roots = match &options.ca {
-            Some(path) => Some(read_ca(path)?),
+            Some(path) => Some(tls_files::root_store(path).map_err(Error::TlsConfig)?),
             None => None,
         };
         let builder = if options.verify {
@@ -79,7 +78,10 @@ impl Connector {
         };
         let mut config = match (&options.cert, &options.key) {
             (Some(cert), Some(key)) => builder
-                .with_client_auth_cert(read_certificates(cert)?, read_key(key)?)
+                .with_client_auth_cert(
+                    tls_files::certificates(cert, "certificate").map_err(Error::TlsConfig)?,
+                    tls_files::private_key(key).map_err(Error::TlsConfig)?,
+                )
                 .map_err(|e| match e {
                     rustls::Error::InconsistentKeys(_) => Error::TlsConfig(format!(
                         "the TLS key {key:?} does not match the certificate {cert:?}"
@@ -111,50 +113,6 @@ fn server_name(address: &str) -> Result<ServerName<'static>> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     ServerName::try_from(host.to_string())
         .map_err(|_| Error::TlsConfig(format!("TLS: {host:?} is not a valid server name")))
-}
-
-fn read_ca(path: &Path) -> Result<RootCertStore> {
-    let mut roots = RootCertStore::empty();
-    for cert in read_certificates(path)? {
-        roots
-            .add(cert)
-            .map_err(|e| Error::TlsConfig(format!("invalid CA certificate {path:?}: {e}")))?;
-    }
-    Ok(roots)
-}
-
-fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let invalid = |e| {
-        Error::TlsConfig(format!(
-            "could not read certificate {path:?}: {}",
-            pem_error(e)
-        ))
-    };
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(invalid)?
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(invalid)?;
-    if certs.is_empty() {
-        return Err(invalid(pem::Error::NoItemsFound));
-    }
-    Ok(certs)
-}
-
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_file(path)
-        .map_err(|e| Error::TlsConfig(format!("could not read key {path:?}: {}", pem_error(e))))
-}
-
-/// PEM errors in words (the library's show raw bytes).
-fn pem_error(e: pem::Error) -> String {
-    match e {
-        pem::Error::Io(e) => e.to_string(),
-        pem::Error::NoItemsFound => "no PEM block of the expected type".to_string(),
-        pem::Error::MissingSectionEnd { .. } => "a PEM block has no END line".to_string(),
-        pem::Error::IllegalSectionStart { .. } => "malformed PEM BEGIN line".to_string(),
-        pem::Error::Base64Decode(e) => format!("bad base64 in a PEM block: {e}"),
-        other => other.to_string(),
-    }
 }
 
 /// `--tls` without `--tlsverify`: any certificate is taken for the server's (as Go's
@@ -210,6 +168,7 @@ impl ServerCertVerifier for AnyServerCertificate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     #[test]
     fn server_names_from_addresses() {

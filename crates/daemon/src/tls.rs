@@ -23,14 +23,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
-use rustls_pki_types::pem::{self, PemObject};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
-use tokio_rustls::rustls::{self, RootCertStore, ServerConfig};
+use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
 
 /// How long a client has to complete its TLS handshake.
@@ -142,15 +140,7 @@ pub fn acceptor(settings: &ServerTls) -> Result<TlsAcceptor> {
         .with_safe_default_protocol_versions()
         .map_err(|e| anyhow!("invalid TLS configuration: {e}"))?;
     let builder = if settings.verify {
-        let mut roots = RootCertStore::empty();
-        for cert in read_certificates(&settings.ca, "CA certificate")? {
-            roots.add(cert).map_err(|e| {
-                anyhow!(
-                    "invalid TLS configuration: invalid CA certificate {:?}: {e}",
-                    settings.ca
-                )
-            })?;
-        }
+        let roots = tls_files::root_store(&settings.ca).map_err(invalid_configuration)?;
         let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
             .build()
             .map_err(|e| anyhow!("invalid TLS configuration: {e}"))?;
@@ -158,8 +148,9 @@ pub fn acceptor(settings: &ServerTls) -> Result<TlsAcceptor> {
     } else {
         builder.with_no_client_auth()
     };
-    let chain = read_certificates(&settings.cert, "certificate")?;
-    let key = read_key(&settings.key)?;
+    let chain =
+        tls_files::certificates(&settings.cert, "certificate").map_err(invalid_configuration)?;
+    let key = tls_files::private_key(&settings.key).map_err(invalid_configuration)?;
     let mut config = builder.with_single_cert(chain, key).map_err(|e| match e {
         rustls::Error::InconsistentKeys(_) => anyhow!(
             "invalid TLS configuration: the key {:?} does not match the certificate {:?}",
@@ -177,42 +168,8 @@ pub fn acceptor(settings: &ServerTls) -> Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-fn read_certificates(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>> {
-    let invalid = |e: pem::Error| {
-        anyhow!(
-            "invalid TLS configuration: could not read {what} {path:?}: {}",
-            pem_error(e)
-        )
-    };
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(invalid)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(invalid)?;
-    if certs.is_empty() {
-        return Err(invalid(pem::Error::NoItemsFound));
-    }
-    Ok(certs)
-}
-
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| {
-        anyhow!(
-            "invalid TLS configuration: could not read key {path:?}: {}",
-            pem_error(e)
-        )
-    })
-}
-
-/// PEM errors in words (the library's show raw bytes).
-fn pem_error(e: pem::Error) -> String {
-    match e {
-        pem::Error::Io(e) => e.to_string(),
-        pem::Error::NoItemsFound => "no PEM block of the expected type".to_string(),
-        pem::Error::MissingSectionEnd { .. } => "a PEM block has no END line".to_string(),
-        pem::Error::IllegalSectionStart { .. } => "malformed PEM BEGIN line".to_string(),
-        pem::Error::Base64Decode(e) => format!("bad base64 in a PEM block: {e}"),
-        other => other.to_string(),
-    }
+fn invalid_configuration(message: String) -> anyhow::Error {
+    anyhow!("invalid TLS configuration: {message}")
 }
 
 /// A listener of TLS connections for `axum::serve`: an accept loop hands each TCP connection

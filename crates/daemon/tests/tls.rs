@@ -830,7 +830,7 @@ fn berth_cli_over_tls_with_flags_and_environment() {
     assert_eq!(missing.code, 1);
     assert!(
         missing.stderr.starts_with(
-            "Failed to initialize: could not read certificate \"/nonexistent/ca.pem\""
+            "Failed to initialize: could not read CA certificate \"/nonexistent/ca.pem\""
         ),
         "{}",
         missing.stderr
