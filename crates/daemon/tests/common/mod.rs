@@ -202,6 +202,31 @@ impl NetSlot {
 impl Daemon {
     /// Starts berthd and waits until `/_ping` answers.
     pub fn start() -> Daemon {
+        Self::start_full(|_| {}, "", &[])
+    }
+
+    /// Starts berthd with `config` as its configuration file (daemon.json keys), to which the
+    /// daemon's network slot adds its keys (unless `config` sets them).
+    pub fn start_with_config(config: &str) -> Daemon {
+        Self::start_full(|_| {}, config, &[])
+    }
+
+    /// Starts berthd with more flags (e.g. `-H tcp://...` and TLS) and `config` as its
+    /// configuration file when given. The unix socket stays, for readiness and cleanup.
+    pub fn start_with_args(config: Option<&str>, args: &[String]) -> Daemon {
+        Self::start_full(|_| {}, config.unwrap_or(""), args)
+    }
+
+    /// Starts berthd after `setup` has prepared its tempdir (for example mounted a file
+    /// system on `<dir>/data`, the data root); whatever `setup` mounted there is unmounted
+    /// on drop with the rest.
+    pub fn start_with_setup(setup: impl FnOnce(&Path)) -> Daemon {
+        Self::start_full(setup, "", &[])
+    }
+
+    /// The one way the daemons above start: a tempdir prepared by `setup`, a network slot,
+    /// `config` with the slot's keys merged in, and `args` after the usual flags.
+    fn start_full(setup: impl FnOnce(&Path), config: &str, args: &[String]) -> Daemon {
         assert_eq!(
             // SAFETY: geteuid has no preconditions and cannot fail.
             unsafe { libc::geteuid() },
@@ -212,34 +237,7 @@ impl Daemon {
             .prefix("berthd-e2e-")
             .tempdir()
             .expect("tempdir");
-        let socket = dir.path().join("run/berth.sock");
-        let net = NetSlot::take();
-        std::fs::write(dir.path().join("none.json"), net.merge_into(""))
-            .expect("write daemon config");
-        let mut daemon = Daemon {
-            dir,
-            socket,
-            child: None,
-            extra_args: Vec::new(),
-            net,
-        };
-        daemon.spawn();
-        daemon
-    }
-
-    /// Starts berthd with `config` as its configuration file (daemon.json keys), to which the
-    /// daemon's network slot adds its keys (unless `config` sets them).
-    pub fn start_with_config(config: &str) -> Daemon {
-        assert_eq!(
-            // SAFETY: geteuid has no preconditions.
-            unsafe { libc::geteuid() },
-            0,
-            "the end-to-end tests need root"
-        );
-        let dir = tempfile::Builder::new()
-            .prefix("berthd-e2e-")
-            .tempdir()
-            .expect("tempdir");
+        setup(dir.path());
         let net = NetSlot::take();
         std::fs::write(dir.path().join("none.json"), net.merge_into(config))
             .expect("write daemon config");
@@ -248,68 +246,7 @@ impl Daemon {
             dir,
             socket,
             child: None,
-            extra_args: Vec::new(),
-            net,
-        };
-        daemon.spawn();
-        daemon
-    }
-
-    /// Starts berthd with more flags (e.g. `-H tcp://...` and TLS) and `config` as its
-    /// configuration file when given. The unix socket stays, for readiness and cleanup.
-    pub fn start_with_args(config: Option<&str>, args: &[String]) -> Daemon {
-        assert_eq!(
-            // SAFETY: geteuid has no preconditions.
-            unsafe { libc::geteuid() },
-            0,
-            "the end-to-end tests need root"
-        );
-        let dir = tempfile::Builder::new()
-            .prefix("berthd-e2e-")
-            .tempdir()
-            .expect("tempdir");
-        let net = NetSlot::take();
-        std::fs::write(
-            dir.path().join("none.json"),
-            net.merge_into(config.unwrap_or("")),
-        )
-        .expect("write daemon config");
-        let socket = dir.path().join("run/berth.sock");
-        let mut daemon = Daemon {
-            dir,
-            socket,
-            child: None,
             extra_args: args.to_vec(),
-            net,
-        };
-        daemon.spawn();
-        daemon
-    }
-
-    /// Starts berthd after `setup` has prepared its tempdir (for example mounted a file
-    /// system on `<dir>/data`, the data root); whatever `setup` mounted there is unmounted
-    /// on drop with the rest.
-    pub fn start_with_setup(setup: impl FnOnce(&Path)) -> Daemon {
-        assert_eq!(
-            // SAFETY: geteuid has no preconditions.
-            unsafe { libc::geteuid() },
-            0,
-            "the end-to-end tests need root"
-        );
-        let dir = tempfile::Builder::new()
-            .prefix("berthd-e2e-")
-            .tempdir()
-            .expect("tempdir");
-        setup(dir.path());
-        let net = NetSlot::take();
-        std::fs::write(dir.path().join("none.json"), net.merge_into(""))
-            .expect("write daemon config");
-        let socket = dir.path().join("run/berth.sock");
-        let mut daemon = Daemon {
-            dir,
-            socket,
-            child: None,
-            extra_args: Vec::new(),
             net,
         };
         daemon.spawn();
