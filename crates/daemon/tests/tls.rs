@@ -7,13 +7,12 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::terminal::{Terminal, websocket_echo};
 use common::{Daemon, Run, docker_cli, output_of, sibling_binary, wait_until};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -839,120 +838,6 @@ fn berth_cli_over_tls_with_flags_and_environment() {
 }
 
 /// Reads one websocket frame (RFC 6455 section 5.2) from the server: (opcode, payload).
-fn read_ws_frame(stream: &mut impl Read) -> (u8, Vec<u8>) {
-    let mut head = [0u8; 2];
-    stream.read_exact(&mut head).expect("frame head");
-    let mut length = (head[1] & 0x7f) as u64;
-    if length == 126 {
-        let mut extended = [0u8; 2];
-        stream.read_exact(&mut extended).unwrap();
-        length = u16::from_be_bytes(extended) as u64;
-    } else if length == 127 {
-        let mut extended = [0u8; 8];
-        stream.read_exact(&mut extended).unwrap();
-        length = u64::from_be_bytes(extended);
-    }
-    let mut payload = vec![0u8; length as usize];
-    stream.read_exact(&mut payload).unwrap();
-    (head[0] & 0x0f, payload)
-}
-
-/// The docker CLI on the slave side of a pty, its own session with the pty as controlling
-/// terminal; the master's output is collected by a thread.
-struct Terminal {
-    master: std::fs::File,
-    child: std::process::Child,
-    output: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Terminal {
-    fn spawn(daemon: &Daemon, args: &[String]) -> Terminal {
-        let size = nix::pty::Winsize {
-            ws_row: 24,
-            ws_col: 80,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        let pty = nix::pty::openpty(Some(&size), None).expect("openpty");
-        let slave: OwnedFd = pty.slave;
-        let mut command = Command::new(docker_cli());
-        command
-            .env_remove("DOCKER_HOST")
-            .env("DOCKER_CONFIG", daemon.dir.path().join("docker-config"))
-            .env("TERM", "xterm")
-            .args(args)
-            .stdin(Stdio::from(slave.try_clone().expect("dup")))
-            .stdout(Stdio::from(slave.try_clone().expect("dup")))
-            .stderr(Stdio::from(slave));
-        // SAFETY: between fork and exec only async-signal-safe calls (setsid, ioctl).
-        unsafe {
-            command.pre_exec(|| {
-                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY as _, 0) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = command.spawn().expect("spawn docker in a pty");
-        drop(command);
-        let master = std::fs::File::from(pty.master);
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let mut reader = master.try_clone().expect("dup master");
-        let sink = output.clone();
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buffer[..n]);
-            }
-        });
-        Terminal {
-            master,
-            child,
-            output,
-        }
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
-    }
-
-    #[track_caller]
-    fn expect(&self, needle: &str) {
-        assert!(
-            wait_until(Duration::from_secs(20), || self.text().contains(needle)),
-            "{needle:?} not seen in {:?}",
-            self.text()
-        );
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.master.write_all(bytes).expect("write to the pty");
-    }
-
-    fn wait(&mut self) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status.code().unwrap_or(-1);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("docker did not exit: {:?}", self.text());
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 #[test]
 fn terminal_and_websocket_sessions_over_tls() {
     let pki = Pki::new();
@@ -976,11 +861,12 @@ fn terminal_and_websocket_sessions_over_tls() {
         &["run", "-d", "-i", "--name", "box", "busybox", "cat"],
     )
     .ok();
-    let mut terminal = Terminal::spawn(&daemon, &strings(&[&flags], &["exec", "-it", "box", "sh"]));
-    terminal.expect("# ");
+    let args = strings(&[&flags], &["exec", "-it", "box", "sh"]);
+    let mut terminal = Terminal::spawn_with_flags(&daemon, &args, 24, 80);
+    terminal.expect(0, "# ");
     terminal.send(b"echo tty-$((6*7)); stty size\r");
-    terminal.expect("tty-42");
-    terminal.expect("24 80");
+    terminal.expect(0, "tty-42");
+    terminal.expect(0, "24 80");
     terminal.send(b"exit 5\r");
     assert_eq!(terminal.wait(), 5, "{:?}", terminal.text());
 
@@ -1008,31 +894,7 @@ fn terminal_and_websocket_sessions_over_tls() {
     let tcp = TcpStream::connect(host.trim_start_matches("tcp://")).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut stream = rustls::StreamOwned::new(connection, tcp);
-    let request = "GET /v1.47/containers/box/attach/ws?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\n\
-        Host: berth\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        stream.read_exact(&mut byte).expect("handshake answer");
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    let payload = b"hello over tls\n";
-    let mask = [0x12u8, 0x34, 0x56, 0x78];
-    let mut frame = vec![0x82, 0x80 | payload.len() as u8];
-    frame.extend_from_slice(&mask);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    stream.write_all(&frame).unwrap();
-    let mut received = Vec::new();
-    while received.len() < payload.len() {
-        let (opcode, data) = read_ws_frame(&mut stream);
-        assert_eq!(opcode, 2, "binary frames");
-        received.extend_from_slice(&data);
-    }
-    assert_eq!(received, payload);
+    websocket_echo(&mut stream, "box", b"hello over tls\n");
     drop(stream);
     docker(&daemon, &flags, &["rm", "-f", "box"]).ok();
 }

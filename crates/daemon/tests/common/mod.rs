@@ -3,6 +3,8 @@
 //! torn down with its containers, mounts and files, also when a test panics.
 #![allow(dead_code)]
 
+pub mod terminal;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
