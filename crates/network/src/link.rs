@@ -170,12 +170,8 @@ impl Netlink {
                 if let Some(mtu) = mtu {
                     builder = builder.mtu(mtu);
                 }
-                self.handle
-                    .link()
-                    .add(builder.build())
-                    .execute()
-                    .await
-                    .map_err(|e| Error::from(e).context(format!("create bridge {name}")))?;
+                self.create(builder.build(), format!("create bridge {name}"))
+                    .await?;
                 created = true;
                 self.index_of(name)
                     .await?
@@ -259,12 +255,8 @@ impl Netlink {
         if let Some(bridge) = bridge {
             host = host.controller(bridge);
         }
-        self.handle
-            .link()
-            .add(host.build())
-            .execute()
-            .await
-            .map_err(|e| Error::from(e).context(format!("create veth {host_name}")))?;
+        self.create(host.build(), format!("create veth {host_name}"))
+            .await?;
         let index = self
             .index_of(host_name)
             .await?
@@ -302,13 +294,18 @@ impl Netlink {
         if let Some(mtu) = mtu {
             builder = builder.mtu(mtu);
         }
+        self.create(builder.build(), format!("create macvlan on link {parent}"))
+            .await
+    }
+
+    /// Adds a link; an error says what was being made.
+    async fn create(&self, link: LinkMessage, what: String) -> Result<()> {
         self.handle
             .link()
-            .add(builder.build())
+            .add(link)
             .execute()
             .await
-            .map_err(|e| Error::from(e).context(format!("create macvlan on link {parent}")))?;
-        Ok(())
+            .map_err(|e| Error::from(e).context(what))
     }
 
     /// Inside a container's namespace: loopback up.
